@@ -1,0 +1,46 @@
+# sst-linkage: two commands for a newcomer (`make demo`, `make test`); see README.md.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+DEMO    ?= demo
+SCALE   ?= small
+SEED    ?= 7
+
+# Prefect: no telemetry, and room for the embedded server to start on a busy 2-core machine.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.PHONY: venv demo test test-slow bench-ingest lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: synthetic night -> nightly flow on the embedded Prefect -> summary
+demo: venv
+	$(BIN)/sst-link synth --out $(DEMO)/extracts --scale $(SCALE) --seed $(SEED)
+	$(BIN)/sst-link run --extracts $(DEMO)/extracts --out $(DEMO)/runs --truth $(DEMO)/extracts/truth
+
+## make test: the default suite (< 10 min on 2 cores)
+test: venv
+	$(BIN)/python -m pytest
+
+test-slow: venv
+	$(BIN)/python -m pytest -m slow
+
+bench-ingest: venv
+	$(BIN)/python benchmarks/bench_ingest.py --scale large
+
+## make lock: re-resolve requirements.in into requirements.lock in a throw-away venv
+lock:
+	rm -rf /tmp/sst-lock-venv && $(PY) -m venv /tmp/sst-lock-venv
+	/tmp/sst-lock-venv/bin/python -m pip install --quiet -r requirements.in
+	/tmp/sst-lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,209 @@
+"""Reading delimited text extracts row-exactly, whatever their bytes.
+
+The agencies' text files are mostly one encoding with exceptions: the DHS file is UTF-8
+with some legitimate Windows-1252 rows, the DJS file is Windows-1252. Both may start with
+a byte-order mark and end lines with CRLF. This module turns such a file into a table of
+string columns plus, for every row, its physical line number, and sets aside the rows that
+cannot be text (``bad_encoding``) or have the wrong number of fields
+(``wrong_column_count``). It never fails on a row; it fails (``ContractError``) only on the
+file as a whole: missing, unreadable, empty, or a header that is not the layout's.
+
+Decoding is per line and only for lines that hold a byte >= 0x80 (a few per cent): such a
+line is read as UTF-8 if it is valid UTF-8, else as Windows-1252 if every byte is defined
+there, else it is ``bad_encoding``. Everything else is located with numpy over the whole
+buffer, and parsing is pyarrow's CSV reader.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .errors import ContractError
+from .reasons import QuarantineReason
+
+BOM = b"\xef\xbb\xbf"
+# Bytes that are never part of a text field: C0 controls except TAB/LF/CR, and DEL.
+_CONTROL = np.zeros(256, dtype=bool)
+_CONTROL[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+
+
+@dataclass(frozen=True)
+class DelimitedRows:
+    """What :func:`read_delimited` returns.
+
+    Attributes:
+        frame: one row per parsed data row, one ``string[pyarrow]`` column per layout
+            column, empty fields as ``""``.
+        line_number: physical 1-based line of each row of ``frame`` (header is line 1).
+        quarantine: rows set aside while reading: ``line_number``, ``record_id`` (first
+            field, best effort), ``reason``.
+        rows_read: data rows in the file (parsed plus set aside).
+    """
+
+    frame: pd.DataFrame
+    line_number: np.ndarray
+    quarantine: pd.DataFrame
+    rows_read: int
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a whole extract, turning OS failures into one-line contract errors."""
+    if not path.exists():
+        raise ContractError("extract file is missing", where=str(path),
+                            hint="check the extracts folder and the night")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ContractError(f"extract file is unreadable ({exc.strerror})", where=str(path),
+                            hint="check the file's permissions") from None
+
+
+def _first_field(line: bytes, delimiter: bytes) -> str:
+    """Best-effort record id of a line that could not be parsed (no other field is kept)."""
+    head = line.split(delimiter, 1)[0].strip().strip(b'"')
+    return head.decode("ascii", errors="replace")[:40]
+
+
+def _decode_line(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return line.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
+                   quoted: bool) -> DelimitedRows:
+    """Read a delimited text extract into string columns with row-exact quarantine.
+
+    Args:
+        path: the extract.
+        columns: the layout's columns, in order; the header must name exactly these.
+        delimiter: field separator (``","`` or ``"|"``).
+        quoted: whether fields may be double-quoted (RFC 4180).
+
+    Returns:
+        The parsed rows, their line numbers and the rows set aside.
+
+    Raises:
+        ContractError: the file is missing, unreadable, empty, or its header is not the
+            layout's (a renamed, missing or extra column).
+    """
+    data = read_bytes(path)
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    if not data.strip():
+        raise ContractError("extract file is empty", where=str(path),
+                            hint="ask the agency to resend tonight's extract")
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)                      # index of each line's LF
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    n_lines = len(starts)
+
+    header = _decode_line(data[starts[0]:ends[0]].rstrip(b"\r")) or ""
+    found = [h.strip().strip('"').strip().lower() for h in header.split(delimiter)]
+    if found != list(columns):
+        missing = [c for c in columns if c not in found]
+        extra = [c for c in found if c not in columns]
+        detail = "; ".join(filter(None, [
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}" if extra else "",
+            "columns out of order" if not missing and not extra else ""]))
+        raise ContractError(f"header does not match the layout ({detail})",
+                            where=f"{path}:1",
+                            hint="the file must use the columns of specs/agency_extracts.md")
+
+    # Which lines start a record: non-blank, and (when quoting is allowed) not inside a
+    # quoted field that spans lines (an even number of quotes precedes the line).
+    line_len = ends - starts
+    cr = (line_len > 0) & (buf[np.maximum(ends - 1, 0)] == 13)
+    blank = (line_len - cr) == 0
+    is_record = ~blank
+    if quoted:
+        quotes_before = np.searchsorted(np.flatnonzero(buf == 34), starts)
+        is_record &= (quotes_before % 2) == 0
+    is_record[0] = False                                  # header
+
+    # Lines needing a look at their bytes: controls anywhere, or any byte >= 0x80.
+    odd_ctrl = np.unique(np.searchsorted(ends, np.flatnonzero(_CONTROL[buf])))
+    high = np.unique(np.searchsorted(ends, np.flatnonzero(buf >= 0x80)))
+    bad = set(odd_ctrl.tolist())
+    replaced: dict[int, bytes] = {}
+    for i in high.tolist():
+        if i in bad:
+            continue
+        text = _decode_line(data[starts[i]:ends[i]])
+        if text is None:
+            bad.add(i)
+        else:
+            replaced[i] = text.encode("utf-8")
+
+    quarantine: list[tuple[int, str, str]] = []
+    for i in sorted(bad):
+        if i == 0:
+            raise ContractError("header has bytes that are not text", where=f"{path}:1",
+                                hint="the file must be UTF-8 or Windows-1252 text")
+        quarantine.append((i + 1, _first_field(data[starts[i]:ends[i]], delimiter.encode()),
+                           QuarantineReason.BAD_ENCODING.value))
+    # Rebuild the buffer: bad lines become blank (pyarrow skips them), decoded lines UTF-8.
+    pieces: list[bytes] = []
+    pos = 0
+    for i in sorted(bad | set(replaced)):
+        pieces.append(data[pos:starts[i]])
+        pieces.append(replaced.get(i, b"") + b"\n")
+        pos = ends[i] + 1
+    pieces.append(data[pos:])
+    clean = b"".join(pieces) if len(pieces) > 1 else data
+    record_lines = np.flatnonzero(is_record & ~np.isin(np.arange(n_lines), list(bad))) + 1
+
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.number, _first_field(row.text.encode("utf-8", "replace"),
+                                                 delimiter.encode())))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(clean),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char='"' if quoted else False,
+                newlines_in_values=quoted, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in found}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:  # pragma: no cover - defensive; rows are skipped above
+        raise ContractError(f"file cannot be parsed as delimited text ({str(exc)[:80]})",
+                            where=str(path), hint="check the delimiter and quoting") from None
+    table = table.rename_columns(list(columns))
+
+    # pyarrow numbers records from 1 (the header) over non-blank records.
+    invalid_numbers = np.array([n for n, _ in invalid], dtype=np.int64)
+    record_ordinal = np.arange(2, len(record_lines) + 2)
+    keep = ~np.isin(record_ordinal, invalid_numbers)
+    line_number = record_lines[keep]
+    for number, rid in invalid:
+        quarantine.append((int(record_lines[number - 2]), rid,
+                           QuarantineReason.WRONG_COLUMN_COUNT.value))
+    if len(line_number) != table.num_rows:  # pragma: no cover - guards the mapping above
+        raise ContractError("row numbering went out of step while reading",
+                            where=str(path), hint="report this file to the pipeline team")
+
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    q = pd.DataFrame(quarantine, columns=["line_number", "record_id", "reason"])
+    q = q.sort_values("line_number", kind="stable").reset_index(drop=True)
+    return DelimitedRows(frame=frame, line_number=line_number, quarantine=q,
+                         rows_read=table.num_rows + len(q))

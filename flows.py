@@ -1,0 +1,95 @@
+"""Prefect flows of sst-linkage: ``nightly_linkage`` (what a data steward schedules).
+
+The flow body reads as the pipeline; the work is in :mod:`pipeline.nightly`. Tasks that
+touch PII run with result persistence and caching off and pass paths, never frames; task
+parameters, logs, results and artifacts hold only paths, agency names and counts.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NONE  # noqa: E402
+
+from data_contracts import AGENCIES, find_extracts  # noqa: E402
+from pipeline import nightly  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
+from pipeline.run_folder import RunFolder  # noqa: E402
+
+
+def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry on operating-system errors (a share that blinked), not on contract errors."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="ingest", persist_result=False, cache_policy=NONE, retries=2,
+      retry_delay_seconds=[2, 10], retry_condition_fn=_retry_io_only)
+def ingest(extract: str, agency: str, night: str, config: str | None, staging: str
+           ) -> dict[str, Any]:
+    """Read one agency extract through its contract into the staging folder."""
+    summary = nightly.ingest_agency(Path(extract), agency, night, load_settings(config),
+                                    Path(staging))
+    reasons = ", ".join(f"{r} {n}" for r, n in summary["quarantine_by_reason"].items())
+    get_run_logger().info("%s: %s rows read, %s quarantined (%s), %s person records",
+                          agency, summary["rows_read"], summary["rows_quarantined"],
+                          reasons or "none", summary["records_out"])
+    return summary
+
+
+@flow(name="nightly_linkage", persist_result=False, log_prints=False)
+def nightly_linkage(extracts: str, out: str, night: str | None = None,
+                    config: str | None = None) -> dict[str, Any]:
+    """One night: ingest the three agency extracts and write the run folder.
+
+    Args:
+        extracts: folder with ``dhs_clients_<night>.csv``, ``djs_youth_<night>.txt`` and
+            ``dpscs_offenders_<night>.parquet``.
+        out: output root; the run folder is ``<out>/<run id>/``.
+        night: ``YYYYMMDD``; default the newest night present.
+        config: TOML file overriding ``configs/default.toml``.
+
+    Returns:
+        ``run_dir``, ``run_id`` and the manifest's counts.
+    """
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    settings = load_settings(Path(config) if config else None)
+    night, paths = find_extracts(Path(extracts), night)
+    with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
+                   keep_staging=settings.run.keep_staging) as run:
+        logger.info("run %s for night %s", run.run_id, night)
+        summaries = [ingest(str(paths[a]), a, night, config, str(run.staging))
+                     for a in AGENCIES]
+        nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
+        nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
+        manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
+                                          settings=settings, summaries=summaries,
+                                          stages=["ingest"])
+        run_dir = run.commit(manifest)
+    create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
+                             key="nightly-linkage-summary",
+                             description="Rows read and quarantined per agency")
+    logger.info("run folder %s complete", run_dir)
+    return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"]}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    from pipeline.cli import main
+
+    sys.exit(main(["run", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""Orchestration-side code: configuration, run folders, ingest stage, CLI."""

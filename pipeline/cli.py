@@ -1,0 +1,153 @@
+"""``sst-link``: the command line of sst-linkage.
+
+Every expected failure (:class:`data_contracts.SstError`) prints as one line on stderr and
+exits with status 2; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from data_contracts import SstError  # noqa: E402
+
+app = typer.Typer(
+    name="sst-link", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Nightly privacy-preserving record linkage for Safer Stronger Together.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SstError as exc:
+            err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    return wrapper
+
+
+Night = Annotated[Optional[str], typer.Option(
+    help="Night of the extracts as YYYYMMDD (default: synth uses 20261125; run uses the "
+         "newest night present).")]
+
+
+@app.command()
+@_one_line_errors
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the extracts and "
+                                          "truth/ into (created if missing).")],
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic population.")] = 7,
+    scale: Annotated[str, typer.Option(help="small (~20k records), medium (~200k) or "
+                                       "large (~2M, statewide).")] = "small",
+    night: Night = None,
+) -> None:
+    """Write a synthetic night of the three agency extracts, with ground truth."""
+    from pipeline.synth import SCALES, generate_night
+
+    if scale not in SCALES:
+        raise SstError(f"unknown scale {scale!r}", where="--scale",
+                       hint="use small, medium or large")
+    summary = generate_night(out_dir, seed=seed, scale=scale, night=night or "20261125")
+    out.print(f"synthetic night written to [bold]{out_dir}[/] "
+              f"({json.dumps({k: summary[k] for k in summary if k.startswith('rows')})})",
+              highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def run(
+    extracts: Annotated[Path, typer.Option(help="Folder holding the three agency extracts.")],
+    out_root: Annotated[Path, typer.Option("--out", help="Output root; the run folder is "
+                                           "OUT/<run id>/.")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML file overriding "
+                                                   "configs/default.toml.")] = None,
+    night: Night = None,
+    truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: also print "
+                                                  "how the run compares with it.")] = None,
+) -> None:
+    """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set)."""
+    from flows import nightly_linkage
+
+    result = nightly_linkage(str(extracts), str(out_root), night,
+                             str(config) if config else None)
+    _print_run(result, truth)
+
+
+def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
+    table = Table(title=f"run {result['run_id']}")
+    for col in ("agency", "rows read", "quarantined", "by reason", "person records"):
+        table.add_column(col, justify="left" if col in ("agency", "by reason") else "right")
+    for agency, c in result["counts"].items():
+        table.add_row(agency, f"{c['rows_read']:,}", f"{c['rows_quarantined']:,}",
+                      ", ".join(f"{r} {n:,}" for r, n in c["quarantine_by_reason"].items())
+                      or "-", f"{c['records_out']:,}")
+    out.print(table)
+    run_dir = Path(result["run_dir"])
+    out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv)",
+              highlight=False)
+    if truth is not None:
+        from pipeline.evaluate import quarantine_vs_truth
+
+        ev = quarantine_vs_truth(run_dir / "quarantine.csv", truth)["ALL"]
+        out.print(f"against the synthetic truth: {ev['caught']:,} of {ev['dirty']:,} planted "
+                  f"dirty rows quarantined ({100 * ev['caught_share']:.2f} %), "
+                  f"{100 * ev['right_reason_share']:.2f} % with the right reason, "
+                  f"{ev['legitimate_quarantined']:,} legitimate rows quarantined",
+                  highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def check(
+    extract: Annotated[Path, typer.Argument(help="One agency extract file.")],
+    agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
+    night: Night = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML overrides.")] = None,
+) -> None:
+    """Check one extract against its contract and print counts (writes nothing)."""
+    import re
+
+    from data_contracts import load_extract, parse_night
+    from pipeline.config import load_settings
+
+    settings = load_settings(config)
+    if night is None:
+        m = re.search(r"_(\d{8})\.", extract.name)
+        if not m:
+            raise SstError("cannot tell the night from the file name", where=str(extract),
+                           hint="pass --night YYYYMMDD")
+        night = m.group(1)
+    result = load_extract(extract, agency.upper(), parse_night(night), settings.ingest.contract())
+    out.print_json(data=result.summary())
+    if result.quarantined_share > settings.ingest.quarantine_limit:
+        raise SstError(f"quarantined share {100 * result.quarantined_share:.1f} % is over the "
+                       f"limit of {100 * settings.ingest.quarantine_limit:.1f} %",
+                       where=str(extract), hint="a run would stop on this file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        app(args=argv, prog_name="sst-link", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

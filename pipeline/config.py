@@ -1,0 +1,130 @@
+"""Settings: frozen dataclasses loaded from ``configs/default.toml`` plus an override file.
+
+Settings are data. :func:`load_settings` reads the defaults, overlays the user's file key by
+key, rejects unknown keys by name, and returns :class:`Settings`, which round-trips to a
+JSON-able dict (``to_dict``) that the manifest records with its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from data_contracts import ConfigError, ContractSettings
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``[ingest]``: see ``configs/default.toml`` for each setting."""
+
+    quarantine_limit: float = 0.05
+    earliest_dob: date = date(1900, 1, 1)
+    placeholder_ssns: tuple[str, ...] = ("000000000", "123456789", "999999999")
+
+    def contract(self) -> ContractSettings:
+        """The row rules the data contracts take."""
+        return ContractSettings(earliest_dob=self.earliest_dob,
+                                placeholder_ssns=self.placeholder_ssns)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """``[run]``: see ``configs/default.toml``."""
+
+    lock_wait_seconds: float = 0
+    keep_staging: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of a run."""
+
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (dates as ISO strings, tuples as lists)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def sha256(self) -> str:
+        """Fingerprint of the settings, for the manifest."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", where=str(path),
+                          hint="pass an existing TOML file with --config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", where=str(path),
+                          hint="fix the syntax; configs/default.toml shows the format") from None
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting {where}.{unknown[0]}", where=where,
+                          hint="see configs/default.toml for the settings that exist")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        key = f"{where}.{name}"
+        try:
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif isinstance(default, date):
+                value = value if isinstance(value, date) else date.fromisoformat(str(value))
+            elif isinstance(default, tuple):
+                value = tuple(str(v) for v in value)
+            elif isinstance(default, (int, float)):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise TypeError
+                value = type(default)(value) if isinstance(default, float) else value
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {key} has the wrong type "
+                              f"(expected {type(default).__name__})", where=key,
+                              hint="see configs/default.toml") from None
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Defaults from ``configs/default.toml``, overlaid with ``path`` if given.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown table or key, wrong type or a value
+            out of range.
+    """
+    data = _read_toml(DEFAULT_CONFIG)
+    if path is not None:
+        data = _merge(data, _read_toml(Path(path)))
+    tables = {f.name: f.type for f in fields(Settings)}
+    unknown = sorted(set(data) - set(tables))
+    if unknown:
+        raise ConfigError(f"unknown table [{unknown[0]}]", where=str(path or DEFAULT_CONFIG),
+                          hint="see configs/default.toml for the tables that exist")
+    settings = Settings(ingest=_build(IngestSettings, data.get("ingest", {}), "ingest"),
+                        run=_build(RunSettings, data.get("run", {}), "run"))
+    if not 0 <= settings.ingest.quarantine_limit <= 1:
+        raise ConfigError("ingest.quarantine_limit must be a share between 0 and 1",
+                          where="ingest.quarantine_limit", hint="for example 0.05 for 5 %")
+    return settings

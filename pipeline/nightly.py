@@ -1,0 +1,152 @@
+"""The nightly run's stages as plain functions (``flows.py`` only wires them).
+
+Stages built so far: **ingest** (each agency's extract through its contract). Encode, link
+and publish are added by later work to the same flow; the manifest's ``stages`` lists what
+a run actually did.
+
+What crosses a stage boundary is a path or a dict of counts, never a data frame: Prefect
+records task inputs and results, and person frames hold PII.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from data_contracts import (AGENCIES, QUARANTINE_COLUMNS, QuarantineLimitError, load_extract,
+                            parse_night)
+
+from .config import Settings
+from .run_folder import write_private
+
+
+def software_version() -> str:
+    """Installed version of sst-linkage."""
+    try:
+        return metadata.version("sst-linkage")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def persons_path(staging: Path, agency: str, night: str) -> Path:
+    """Agency-side person frame of one agency (PII; staging only)."""
+    return Path(staging) / f"persons_{agency}_{night}.parquet"
+
+
+def quarantine_path(staging: Path, agency: str, night: str) -> Path:
+    """Agency-side quarantine list of one agency (no PII, but kept beside the frame)."""
+    return Path(staging) / f"quarantine_{agency}_{night}.csv"
+
+
+def ingest_agency(extract: Path, agency: str, night: str, settings: Settings,
+                  staging: Path) -> dict[str, Any]:
+    """Read one agency's extract through its contract and stage the results.
+
+    Writes ``persons_<agency>_<night>.parquet`` (mode 0600) and
+    ``quarantine_<agency>_<night>.csv`` into ``staging``.
+
+    Args:
+        extract: the agency's extract file.
+        agency: ``DHS``, ``DJS`` or ``DPSCS``.
+        night: ``YYYYMMDD``.
+        settings: run settings.
+        staging: the run's agency-side staging folder.
+
+    Returns:
+        Counts only (see :meth:`ContractResult.summary`).
+
+    Raises:
+        ContractError: the file as a whole breaks its contract.
+    """
+    result = load_extract(Path(extract), agency, parse_night(night),
+                          settings.ingest.contract())
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(result.persons, preserve_index=False), sink,
+                   compression="zstd")
+    write_private(persons_path(staging, agency, night), sink.getvalue().to_pybytes())
+    result.quarantine.to_csv(quarantine_path(staging, agency, night), index=False)
+    return result.summary()
+
+
+def check_quarantine_limits(summaries: list[dict[str, Any]], limit: float) -> None:
+    """Stop the run when any agency's quarantined share passes the limit.
+
+    Raises:
+        QuarantineLimitError: one line naming each agency over the limit, its share and
+            its leading reasons.
+    """
+    over = [s for s in summaries if s["quarantined_share"] > limit]
+    if not over:
+        return
+    parts = []
+    for s in over:
+        reasons = ", ".join(f"{r} {n:,}" for r, n in sorted(
+            s["quarantine_by_reason"].items(), key=lambda kv: -kv[1])[:3])
+        parts.append(f"{s['agency']} {s['rows_quarantined']:,} of {s['rows_read']:,} rows "
+                     f"({100 * s['quarantined_share']:.1f} %: {reasons}) in {s['file']}")
+    raise QuarantineLimitError(
+        "quarantined share over the limit of "
+        f"{100 * limit:.1f} %: " + "; ".join(parts),
+        hint="no outputs were written; ask the agency for a corrected extract, or raise "
+             "ingest.quarantine_limit in a --config file")
+
+
+def publish_quarantine(staging: Path, night: str, out: Path) -> int:
+    """Concatenate the agencies' quarantine lists into ``quarantine.csv``.
+
+    Returns:
+        The number of rows written.
+    """
+    frames = [pd.read_csv(quarantine_path(staging, a, night), dtype=str,
+                          keep_default_na=False) for a in AGENCIES]
+    q = pd.concat(frames, ignore_index=True)[list(QUARANTINE_COLUMNS)]
+    buf = io.StringIO()
+    q.to_csv(buf, index=False)
+    Path(out).write_text(buf.getvalue())
+    return len(q)
+
+
+def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
+                   summaries: list[dict[str, Any]], stages: list[str]) -> dict[str, Any]:
+    """The manifest (``outputs`` fingerprints are added by the run folder on commit)."""
+    return {
+        "manifest_version": 1,
+        "run_id": run_id,
+        "night": night,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "software": {"sst_linkage": software_version(), "python": platform.python_version(),
+                     "host_cpus": os.cpu_count()},
+        "stages": stages,
+        "linkage_key_id": None,
+        "inputs": {s["agency"]: {"file": s["file"], "sha256": s["sha256"]} for s in summaries},
+        "config": settings.to_dict(),
+        "config_sha256": settings.sha256(),
+        "counts": {s["agency"]: {k: s[k] for k in (
+            "rows_read", "rows_quarantined", "quarantined_share", "quarantine_by_reason",
+            "records_out", "records_by_kind", "field_issues")} for s in summaries},
+    }
+
+
+def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
+    """A steward's summary of the run (Prefect artifact and CLI)."""
+    lines = [f"# Nightly linkage {manifest['night']}", "",
+             f"Run `{manifest['run_id']}`, folder `{run_dir}`, stages: "
+             f"{', '.join(manifest['stages'])}.", "",
+             "| agency | rows read | quarantined | share | by reason | person records |",
+             "|---|---:|---:|---:|---|---:|"]
+    for agency, c in manifest["counts"].items():
+        reasons = ", ".join(f"{r} {n:,}" for r, n in c["quarantine_by_reason"].items()) or "-"
+        lines.append(f"| {agency} | {c['rows_read']:,} | {c['rows_quarantined']:,} | "
+                     f"{100 * c['quarantined_share']:.2f} % | {reasons} | "
+                     f"{c['records_out']:,} |")
+    return "\n".join(lines) + "\n"

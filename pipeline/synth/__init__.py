@@ -1,0 +1,1 @@
+"""Synthetic agency extracts with ground truth (``sst-link synth``)."""
