@@ -40,8 +40,7 @@ _REASON_RANK = {r.value: i for i, r in enumerate(PRECEDENCE)}
 _CHECK_TO_REASON = {"field_uniqueness": QuarantineReason.DUPLICATE_ID.value,
                     **{r.value: r.value for r in QuarantineReason}}
 
-PERSON_SCHEMA = pa.DataFrameSchema(
-    {
+_PERSON_CHECKS: dict[str, pa.Column] = {
         "agency": pa.Column(_STR, pa.Check.isin(AGENCIES)),
         "record_id": pa.Column(_STR, nullable=False),
         "record_kind": pa.Column(_STR, pa.Check.isin(("primary", "guardian", "contact"))),
@@ -62,7 +61,9 @@ PERSON_SCHEMA = pa.DataFrameSchema(
                                                      "malformed"))),
         "addr_zip5": pa.Column(_STR, pa.Check.str_matches(r"^\d{5}$"), nullable=True),
         "activity_date": pa.Column("datetime64[ns]", nullable=True),
-    },
+}
+PERSON_SCHEMA = pa.DataFrameSchema(
+    {c: _PERSON_CHECKS[c] for c in PERSON_COLUMNS},
     strict=True, ordered=True,
     unique=["agency", "record_id"],
 )

@@ -10,13 +10,15 @@ file as a whole: missing, unreadable, empty, or a header that is not the layout'
 
 Decoding is per line and only for lines that hold a byte >= 0x80 (a few per cent): such a
 line is read as UTF-8 if it is valid UTF-8, else as Windows-1252 if every byte is defined
-there, else it is ``bad_encoding``. Everything else is located with numpy over the whole
+there, else it is ``bad_encoding``; so is a line holding a C0 control (other than TAB) or,
+once decoded, a C1 control (U+0080-U+009F, the trace of text decoded the wrong way). Everything else is located with numpy over the whole
 buffer, and parsing is pyarrow's CSV reader.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,15 +73,18 @@ def _first_field(line: bytes, delimiter: bytes) -> str:
     return head.decode("ascii", errors="replace")[:40]
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
 def _decode_line(line: bytes) -> str | None:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return line.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
+    """UTF-8 if valid, else Windows-1252 if every byte is defined; C1 controls are not text."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            text = line.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return None if _C1.search(text) else text
+    return None
 
 
 def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
@@ -202,6 +207,9 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
         raise ContractError("row numbering went out of step while reading",
                             where=str(path), hint="report this file to the pipeline team")
 
+    if table.num_rows + len(quarantine) == 0:
+        raise ContractError("extract file has a header but no rows", where=str(path),
+                            hint="a nightly extract is a full snapshot; ask for a resend")
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     q = pd.DataFrame(quarantine, columns=["line_number", "record_id", "reason"])
     q = q.sort_values("line_number", kind="stable").reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""Settings loading and the complete-or-absent run folder."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from data_contracts import ConfigError, RunFolderError
+from pipeline.config import DEFAULT_CONFIG, load_settings
+from pipeline.run_folder import RunFolder
+
+
+def test_defaults_round_trip_and_override(tmp_path: Path) -> None:
+    base = load_settings()
+    assert base.ingest.quarantine_limit == 0.05
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[ingest]\nquarantine_limit = 0.1\nplaceholder_ssns = ["111111111"]\n')
+    s = load_settings(cfg)
+    assert s.ingest.quarantine_limit == 0.1
+    assert s.ingest.placeholder_ssns == ("111111111",)
+    assert s.ingest.earliest_dob == base.ingest.earliest_dob       # untouched keys stay
+    assert json.loads(json.dumps(s.to_dict()))["ingest"]["quarantine_limit"] == 0.1
+    assert s.sha256() != base.sha256()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("[ingest]\nquarantin_limit = 0.1\n", "unknown setting ingest.quarantin_limit"),
+    ("[ingets]\n", "unknown table [ingets]"),
+    ('[ingest]\nquarantine_limit = "5%"\n', "ingest.quarantine_limit has the wrong type"),
+    ("[ingest]\nquarantine_limit = 5\n", "between 0 and 1"),
+    ("[ingest\n", "not valid TOML"),
+])
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert fragment in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_every_default_setting_is_documented() -> None:
+    text = DEFAULT_CONFIG.read_text()
+    for table, values in load_settings().to_dict().items():
+        for key in values:
+            line = next(i for i, l in enumerate(text.splitlines()) if l.startswith(f"{key} ="))
+            assert text.splitlines()[line - 1].startswith("#"), f"{table}.{key} has no comment"
+
+
+def test_run_folder_is_complete_or_absent(tmp_path: Path) -> None:
+    with pytest.raises(ZeroDivisionError):
+        with RunFolder(tmp_path, "20261125") as run:
+            (run.partial / "quarantine.csv").write_text("x\n")
+            assert stat.S_IMODE(run.staging.stat().st_mode) == 0o700
+            1 / 0
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+    assert not list(tmp_path.glob(".*.partial"))
+    with RunFolder(tmp_path, "20261125") as run:
+        (run.partial / "quarantine.csv").write_text("x\n")
+        final = run.commit({"run_id": run.run_id})
+    assert final.name.startswith("20261125-") and (final / "manifest.json").exists()
+    manifest = json.loads((final / "manifest.json").read_text())
+    assert manifest["outputs"]["quarantine.csv"]["bytes"] == 2
+    assert not run.staging.exists()
+
+
+def test_second_run_into_same_root_is_refused(tmp_path: Path) -> None:
+    with RunFolder(tmp_path, "20261125"):
+        with pytest.raises(RunFolderError, match="another run is writing"):
+            with RunFolder(tmp_path, "20261125", lock_wait_seconds=0.2):
+                pass
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    stale = tmp_path / ".20261124-20261124T020000Z-abcdef.partial"
+    stale.mkdir(parents=True)
+    (stale / "quarantine.csv").write_text("x\n")
+    with RunFolder(tmp_path, "20261125") as run:
+        run.commit({})
+    assert not stale.exists()
