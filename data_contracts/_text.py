@@ -93,7 +93,8 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
 
     Args:
         path: the extract.
-        columns: the layout's columns, in order; the header must name exactly these.
+        columns: the layout's columns; the header must name exactly these, in any order
+            (the frame comes back in this order).
         delimiter: field separator (``","`` or ``"|"``).
         quoted: whether fields may be double-quoted (RFC 4180).
 
@@ -119,13 +120,14 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
 
     header = _decode_line(data[starts[0]:ends[0]].rstrip(b"\r")) or ""
     found = [h.strip().strip('"').strip().lower() for h in header.split(delimiter)]
-    if found != list(columns):
+    if sorted(found) != sorted(columns):   # any order, but exactly the layout's names
         missing = [c for c in columns if c not in found]
         extra = [c for c in found if c not in columns]
+        twice = sorted({c for c in found if found.count(c) > 1})
         detail = "; ".join(filter(None, [
             f"missing {', '.join(missing)}" if missing else "",
             f"unexpected {', '.join(extra)}" if extra else "",
-            "columns out of order" if not missing and not extra else ""]))
+            f"repeated {', '.join(twice)}" if twice else ""]))
         raise ContractError(f"header does not match the layout ({detail})",
                             where=f"{path}:1",
                             hint="the file must use the columns of specs/agency_extracts.md")
@@ -193,7 +195,7 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
     except pa.ArrowInvalid as exc:  # pragma: no cover - defensive; rows are skipped above
         raise ContractError(f"file cannot be parsed as delimited text ({str(exc)[:80]})",
                             where=str(path), hint="check the delimiter and quoting") from None
-    table = table.rename_columns(list(columns))
+    table = table.select(list(columns))
 
     # pyarrow numbers records from 1 (the header) over non-blank records.
     invalid_numbers = np.array([n for n, _ in invalid], dtype=np.int64)

@@ -24,9 +24,9 @@ from ..settings import ContractSettings
 AGENCY = "DJS"
 COLUMNS: tuple[str, ...] = (
     "youth_id", "youth_last_name", "youth_first_name", "youth_middle_initial", "birth_date",
-    "gender", "home_address", "guardian1_name", "guardian1_relationship",
-    "guardian1_birth_date", "guardian2_name", "guardian2_relationship",
-    "guardian2_birth_date", "intake_date", "region",
+    "gender", "home_address", "guardian1_name", "guardian2_name", "guardian1_relationship",
+    "guardian2_relationship", "guardian1_birth_date", "guardian2_birth_date", "intake_date",
+    "region",
 )
 ID_PATTERN = r"Y\d{7}"
 DATE_FORMAT = "%Y-%m-%d"

@@ -7,6 +7,7 @@ stay on the offender's record as alias name lists. Line numbers are 1-based row 
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def raw_schema(night: date, settings: ContractSettings) -> pa.DataFrameSchema:
     """Row rules of the DPSCS layout, each check named by its quarantine reason."""
     return pa.DataFrameSchema(
         {
-            "sid": pa.Column(checks=id_check(ID_PATTERN), unique=True, nullable=True),
+            "sid": pa.Column(checks=id_check(ID_PATTERN), unique=True),
             "dob": pa.Column(checks=date_checks(None, night, settings.earliest_dob),
                              nullable=True),
             "status_date": pa.Column(checks=date_checks(None, night, settings.earliest_dob),
@@ -127,7 +128,8 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     """
     table = read_table(path)
     raw = table.to_pandas(types_mapper={pa_arrow.string(): pd.StringDtype("pyarrow")}.get)
-    raw["sid"] = raw["sid"].astype(pd.StringDtype("pyarrow"))
+    # A null sid is a bad id, not a value pandera may skip as null.
+    raw["sid"] = raw["sid"].astype(pd.StringDtype("pyarrow")).fillna("")
     line_number = np.arange(1, len(raw) + 1, dtype=np.int64)
     reasons = row_reasons(raw, raw_schema(night, settings))
     bad = reasons.notna().to_numpy()
@@ -173,7 +175,9 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     }).loc[is_family]
     contact["alias_first_names"] = empty_tuples(len(contact)).to_numpy()
     contact["alias_last_names"] = empty_tuples(len(contact)).to_numpy()
-    persons = pd.concat([offender, contact], ignore_index=True)
+    with warnings.catch_warnings():  # all-NA contact columns; finish() sets every dtype
+        warnings.simplefilter("ignore", FutureWarning)
+        persons = pd.concat([offender, contact], ignore_index=True)
     persons["first_name_keys"] = nz.nickname_keys(persons["first_name"]).to_numpy()
     issues = {"ssn_placeholder": int((ssn_status == "placeholder").sum()),
               "ssn_malformed": int((ssn_status == "malformed").sum())}

@@ -105,6 +105,7 @@ def test_dhs_quarantine_holds_no_other_field(tmp_path: Path) -> None:
         assert value not in text
 
 
+# Columns in another order than the spec's table: the contract matches them by name.
 DJS_HEADER = ("youth_id|youth_last_name|youth_first_name|youth_middle_initial|birth_date|gender|"
               "home_address|guardian1_name|guardian1_relationship|guardian1_birth_date|"
               "guardian2_name|guardian2_relationship|guardian2_birth_date|intake_date|region")

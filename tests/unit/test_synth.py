@@ -1,0 +1,312 @@
+"""Unit tests for the synthetic night generator (``pipeline.synth``), small scale only.
+
+The contract checks here are an independent re-implementation of the dirty-row
+rules in the brief, so the generator's ``truth/dirty.csv`` is checked against
+what is actually written, line by line.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.synth import DHS_COLUMNS, DIRTY_REASONS, DJS_COLUMNS, SCALES, TRAP_TAGS, generate_night
+
+NIGHT = "20261125"
+LATER = "20261129"
+NIGHT_DATE = dt.date(2026, 11, 25)
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FAMILY_CONTACT = {"MOTHER", "FATHER", "SPOUSE", "PARTNER", "SISTER", "BROTHER", "DAUGHTER",
+                   "SON", "GRANDMOTHER", "AUNT"}
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("synth") / "a"
+    return out, generate_night(out, seed=7, scale="small", night=NIGHT)
+
+
+@pytest.fixture(scope="module")
+def later(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("synth") / "later"
+    return out, generate_night(out, seed=7, scale="small", night=LATER)
+
+
+def _files(out: Path, night: str = NIGHT) -> tuple[Path, Path, Path]:
+    return (out / f"dhs_clients_{night}.csv", out / f"djs_youth_{night}.txt",
+            out / f"dpscs_offenders_{night}.parquet")
+
+
+def _decode(raw: bytes) -> str | None:
+    """Decode a line as UTF-8 or cp1252; None if neither works or a control char is inside."""
+    for enc in ("utf-8", "cp1252"):
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return None if _CTRL.search(text) else text
+    return None
+
+
+def _read_dhs(path: Path) -> pd.DataFrame:
+    """Read the DHS file like a tolerant reader: per line UTF-8, else cp1252; skip broken rows."""
+    lines = path.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n")[:-1]
+    text = "\n".join(t for t in map(_decode, lines) if t is not None)
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, on_bad_lines="skip")
+
+
+def _parse_date(s: str, fmt: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(s, fmt).date() if re.fullmatch(r"[\d/\-]+", s) else None
+    except ValueError:
+        return None
+
+
+def _date_reason(values: list[str], fmt: str, night_date: dt.date) -> str | None:
+    worst = None
+    for v in values:
+        if v == "":
+            continue
+        d = _parse_date(v, fmt)
+        if d is None or d < dt.date(1900, 1, 1) or len(v) != 10:
+            return "bad_date"
+        if d > night_date:
+            worst = "future_date"
+    return worst
+
+
+def _check_text(lines: list[bytes], ncol: int, delim: str, id_ok, dates, names) -> dict[int, str]:
+    """Reason per 1-based physical line (header = line 1) by the contract's precedence."""
+    reasons: dict[int, str] = {}
+    parsed = {}
+    for n, raw in enumerate(lines[1:], start=2):
+        text = _decode(raw)
+        if text is None:
+            reasons[n] = "bad_encoding"
+            continue
+        fields = next(csv.reader([text], delimiter=delim)) if delim == "," else text.split(delim)
+        if len(fields) != ncol:
+            reasons[n] = "wrong_column_count"
+            continue
+        parsed[n] = fields
+    ids = Counter(f[0] for f in parsed.values())
+    for n, f in parsed.items():
+        if not id_ok(f):
+            reasons[n] = "bad_id"
+        elif ids[f[0]] > 1:
+            reasons[n] = "duplicate_id"
+        elif (r := dates(f)) is not None:
+            reasons[n] = r
+        elif names(f):
+            reasons[n] = "missing_name"
+    return reasons
+
+
+def _expected_dirty(out: Path, night: str = NIGHT, night_date: dt.date = NIGHT_DATE
+                    ) -> dict[tuple[str, int], str]:
+    p_dhs, p_djs, p_dp = _files(out, night)
+    raw = p_dhs.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    dhs_lines = raw.split(b"\n")[:-1]
+    exp = {("DHS", n): r for n, r in _check_text(
+        dhs_lines, 16, ",",
+        lambda f: bool(re.fullmatch(r"C\d{9}", f[0]) and re.fullmatch(r"K\d{8}", f[1])),
+        lambda f: _date_reason([f[7], f[15]], "%m/%d/%Y", night_date),
+        lambda f: f[3].strip() == "" and f[5].strip() == "").items()}
+    djs_lines = p_djs.read_bytes().split(b"\r\n")[:-1]
+    exp.update({("DJS", n): r for n, r in _check_text(
+        djs_lines, 15, "|",
+        lambda f: bool(re.fullmatch(r"Y\d{7}", f[0])),
+        lambda f: _date_reason([f[4], f[13]], "%Y-%m-%d", night_date),
+        lambda f: f[1].strip() == "" and f[2].strip() == "").items()})
+    dp = pq.read_table(p_dp).to_pandas()
+    sid_counts = Counter(dp["sid"])
+    for n, row in enumerate(dp.itertuples(index=False), start=1):
+        if row.sid is None or not re.fullmatch(r"\d+", row.sid):
+            r = "bad_id"
+        elif sid_counts[row.sid] > 1:
+            r = "duplicate_id"
+        elif row.dob < dt.date(1900, 1, 1):
+            r = "bad_date"
+        elif row.dob > night_date or row.status_date.date() > night_date:
+            r = "future_date"
+        elif not (row.full_name or "").strip():
+            r = "missing_name"
+        else:
+            continue
+        exp[("DPSCS", n)] = r
+    return exp
+
+
+# ----------------------------------------------------------------------------- tests
+def test_deterministic_bytes(night, tmp_path):
+    out, _ = night
+    generate_night(tmp_path, seed=7, scale="small", night=NIGHT)
+    for name in [p.name for p in _files(out)] + ["truth/records.parquet", "truth/dirty.csv"]:
+        a = hashlib.sha256((out / name).read_bytes()).hexdigest()
+        b = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        assert a == b, name
+
+
+def test_layouts_parse(night):
+    out, summary = night
+    p_dhs, p_djs, p_dp = _files(out)
+    raw = p_dhs.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") == summary["bom"]
+    assert b"\r\n" not in raw
+    dhs = _read_dhs(p_dhs)
+    assert list(dhs.columns) == DHS_COLUMNS
+    assert dhs["case_role"].isin(["HEAD", "SPOUSE", "CHILD", "OTHER_ADULT", "OTHER_CHILD"]).all()
+    assert dhs["program"].isin(["SNAP", "TCA", "MA", "CW"]).mean() > 0.98
+    assert dhs["sex"].isin(["M", "F", "U"]).mean() > 0.98
+    ok_zip = dhs["addr_zip"].str.fullmatch(r"\d{5}(-\d{4})?")
+    assert ok_zip.mean() > 0.98 and dhs["addr_zip"].str.contains("-").any()
+    ssn = dhs["ssn"]
+    assert ssn.str.fullmatch(r"\d{3}-\d{2}-\d{4}").any() and ssn.str.fullmatch(r"\d{9}").any()
+    assert (ssn == "").mean() > 0.2
+    traw = p_djs.read_bytes()
+    assert traw.count(b"\r\n") == traw.count(b"\n")
+    djs = pd.read_csv(p_djs, sep="|", dtype=str, keep_default_na=False, encoding="cp1252",
+                      encoding_errors="replace", quoting=csv.QUOTE_NONE, on_bad_lines="skip")
+    assert list(djs.columns) == DJS_COLUMNS
+    assert djs["gender"].isin(["Male", "Female", "Unknown"]).all()
+    assert djs["home_address"].str.fullmatch(r"\d+ .+, [A-Z .']+, [A-Z]{2} \d{5}").mean() > 0.97
+    rels = set(djs["guardian1_relationship"]) | set(djs["guardian2_relationship"])
+    assert rels <= {"", "MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "AUNT", "UNCLE",
+                    "SIBLING", "FOSTER PARENT", "OTHER"}
+    assert (djs["guardian2_name"] == "").any() and (djs["guardian1_birth_date"] == "").mean() > 0.5
+    t = pq.read_table(p_dp)
+    assert t.schema.field("aliases").type == pa.list_(pa.string())
+    assert t.schema.field("dob").type == pa.date32()
+    assert pa.types.is_timestamp(t.schema.field("status_date").type)
+    assert t.schema.field("sid").type == pa.string()
+    df = t.to_pandas()
+    assert df["aliases"].map(len).eq(0).any() and df["aliases"].map(len).gt(0).any()
+    assert set(df["emergency_contact_relationship"].dropna()) >= {"FRIEND", "SPOUSE"}
+
+
+def test_dirty_csv_matches_contract(night):
+    out, summary = night
+    dirty = pd.read_csv(out / "truth" / "dirty.csv", dtype=str, keep_default_na=False)
+    got = {(a, int(n)): r for a, n, r in zip(dirty["agency"], dirty["line_number"], dirty["reason"])}
+    assert len(got) == len(dirty)
+    exp = _expected_dirty(out)
+    assert got == exp
+    assert set(dirty["reason"]) == set(DIRTY_REASONS)
+    for agency, n_rows in zip(("DHS", "DJS", "DPSCS"), summary["files"].values()):
+        share = (dirty["agency"] == agency).sum() / n_rows
+        assert 0.005 < share < 0.05, (agency, share)
+
+
+def test_truth_covers_clean_rows(night):
+    out, _ = night
+    p_dhs, p_djs, p_dp = _files(out)
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    assert not truth.duplicated(["agency", "record_id"]).any()
+    dirty = pd.read_csv(out / "truth" / "dirty.csv", dtype=str, keep_default_na=False)
+    bad = {(a, int(n)) for a, n in zip(dirty["agency"], dirty["line_number"])}
+    exp = set()
+    for n, raw in enumerate(p_dhs.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n")[1:-1], 2):
+        if ("DHS", n) not in bad:
+            exp.add(("DHS", next(csv.reader([_decode(raw)]))[0]))
+    for n, raw in enumerate(p_djs.read_bytes().split(b"\r\n")[1:-1], 2):
+        if ("DJS", n) not in bad:
+            f = raw.decode("cp1252").split("|")
+            exp.add(("DJS", f[0]))
+            for k, col in ((1, 7), (2, 8)):
+                if f[col]:
+                    exp.add(("DJS", f"{f[0]}#guardian{k}"))
+    dp = pq.read_table(p_dp).to_pandas()
+    for n, row in enumerate(dp.itertuples(index=False), 1):
+        if ("DPSCS", n) not in bad:
+            exp.add(("DPSCS", row.sid))
+            if row.emergency_contact_name and row.emergency_contact_relationship in _FAMILY_CONTACT:
+                exp.add(("DPSCS", f"{row.sid}#contact"))
+    assert set(zip(truth["agency"], truth["record_id"])) == exp
+    assert set(truth["record_kind"]) == {"primary", "guardian", "contact"}
+    # a family with records in >= 2 agencies is exactly the multi-system flag
+    fam_sys = truth.groupby("family_key")["agency"].nunique()
+    assert (truth["multi_system"] == truth["family_key"].map(fam_sys).ge(2)).all()
+    assert (truth["systems"] == truth["family_key"].map(
+        truth.groupby("family_key")["agency"].agg(lambda s: "+".join(sorted(set(s)))))).all()
+
+
+def test_traps_and_counts(night):
+    out, summary = night
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    tags = Counter(t for s in truth["traps"] for t in s.split(",") if t)
+    assert set(tags) == set(TRAP_TAGS), set(TRAP_TAGS) - set(tags)
+    assert tags == Counter(summary["traps"]) + Counter()
+    target = SCALES["small"]["multi"]
+    fams = truth.loc[truth["multi_system"], "family_key"].nunique()
+    assert fams == summary["multi_system_families"]
+    assert 0.6 * target <= fams <= 1.4 * target
+    assert 15_000 <= summary["records_total"] <= 26_000
+    # the same person_key across agencies exists (that's what linkage must find)
+    assert truth.groupby("person_key")["agency"].nunique().gt(1).sum() >= 20
+    # shared junk SSN on several unrelated records
+    dhs = _read_dhs(_files(out)[0])
+    dp = pd.read_parquet(_files(out)[2])
+    assert (dhs["ssn"] == "111111111").sum() + (dp["ssn"] == "111111111").sum() >= 3
+
+
+def test_cp1252_rows_are_legit(night):
+    out, _ = night
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    cp_ids = set(truth.loc[truth["traps"].str.contains("cp1252"), "record_id"])
+    assert cp_ids
+    lines = _files(out)[0].read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    n_cp = 0
+    for raw in lines[1:]:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("cp1252")
+            except UnicodeDecodeError:
+                continue
+            if not _CTRL.search(text) and text.split(",")[0] in cp_ids:
+                n_cp += 1
+    assert n_cp == len(cp_ids)
+
+
+def test_later_night_is_stable(night, later):
+    (a, _), (b, _) = night, later
+    ta = pd.read_parquet(a / "truth" / "records.parquet")
+    tb = pd.read_parquet(b / "truth" / "records.parquet")
+    ka = set(zip(ta["agency"], ta["record_id"]))
+    kb = set(zip(tb["agency"], tb["record_id"]))
+    kept = ka & kb
+    assert len(kept) / len(ka) > 0.95
+    assert ka - kb and kb - ka  # some closed, some new
+    m = ta.merge(tb, on=["agency", "record_id"], suffixes=("_a", "_b"))
+    assert (m["person_key_a"] == m["person_key_b"]).all()
+    assert (m["family_key_a"] == m["family_key_b"]).mean() > 0.98
+    # same record, same noise: names on kept DHS rows identical night to night
+    da = _read_dhs(_files(a)[0]).drop_duplicates("client_id", keep=False)
+    db = _read_dhs(_files(b, LATER)[0]).drop_duplicates("client_id", keep=False)
+    j = da.merge(db, on="client_id", suffixes=("_a", "_b"))
+    for col in ("first_name", "last_name", "dob", "ssn"):
+        assert (j[f"{col}_a"] == j[f"{col}_b"]).mean() > 0.99, col
+    moved = (j["addr_street_a"] != j["addr_street_b"]).sum()
+    assert 0 < moved < 0.05 * len(j)
+    # the later night is itself contract-consistent
+    got = pd.read_csv(b / "truth" / "dirty.csv", dtype=str, keep_default_na=False)
+    exp = _expected_dirty(b, LATER, dt.date(2026, 11, 29))
+    assert {(x, int(n)): r for x, n, r in zip(got["agency"], got["line_number"], got["reason"])} == exp
+
+
+def test_bom_switch(tmp_path):
+    s = generate_night(tmp_path / "nobom", seed=8, scale="small", night=NIGHT, bom=False)
+    assert not s["bom"]
+    assert not (tmp_path / "nobom" / f"dhs_clients_{NIGHT}.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert s["multi_system_families"] > 0
