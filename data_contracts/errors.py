@@ -45,3 +45,11 @@ class QuarantineLimitError(ContractError):
 
 class RunFolderError(SstError):
     """The run folder cannot be created or is locked by another run."""
+
+
+class KeyFileError(SstError):
+    """The linkage key file is missing, readable by others, malformed or already exists."""
+
+
+class EncodedFormatError(SstError):
+    """An encoded extract is not in the declared format (or its key or settings differ)."""

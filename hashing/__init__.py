@@ -1,7 +1,118 @@
-"""Agency-side keyed Bloom-filter encoding (issue 4).
+"""Agency side: keyed, hardened Bloom-filter encoding of a contract's person records.
 
-Not built yet: this package will hold ``encode_extract`` and ``LinkageKey``. Nothing in the
-pipeline calls it until then, and the nightly flow says so in its run summary.
+Public surface::
+
+    LinkageKey.generate(path) / LinkageKey.load(path)      # hashing.keys
+    encode_extract(persons, key, settings, crosswalk) -> pa.Table
+    encode_file(persons_parquet, agency, night, key, settings, crosswalk, out_dir) -> Path
+
+What leaves: the encoded extract of ``data_contracts.encoded`` (filters, keyed blocking
+tokens, a keyed family-tie pseudonym, record kind, relationship, activity date and
+community). Same record + same key -> same bytes; another key -> unrelated encodings.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from data_contracts.communities import community_of
+from data_contracts.encoded import BASE_COLUMNS, EncodedMeta, encoded_path, write_encoded
+
+from . import _bloom, _hardening
+from .blocking import RULES, blocking_tokens
+from .values import field_values
+from .keys import KEY_ENV, LinkageKey, Purpose
+from .settings import FIELD_NAMES, FIELDS, EncodingSettings
+
+__all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", "Purpose",
+           "encode_extract", "encode_file"]
+
+
+def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """``uint8[n, nbytes]`` + validity -> fixed_size_binary(nbytes) with nulls."""
+    n, nbytes = rows.shape
+    validity = pa.array(valid, type=pa.bool_()).buffers()[1]
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(nbytes), n, [validity, pa.py_buffer(np.ascontiguousarray(rows).tobytes())],
+        null_count=int(n - valid.sum()))
+
+
+def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSettings,
+                   crosswalk: dict[str, str]) -> pa.Table:
+    """Encode one agency's person records.
+
+    Args:
+        persons: a contract's person frame (``data_contracts.PERSON_COLUMNS``).
+        key: the linkage key shared by the three agencies.
+        settings: encoding settings (validated).
+        crosswalk: ZIP5 -> community.
+
+    Returns:
+        The encoded table (columns of ``data_contracts.encoded``), one row per record.
+    """
+    p = persons.reset_index(drop=True)
+    n = len(p)
+    columns: dict[str, pa.Array] = {
+        "agency": pa.array(p["agency"].astype(str), pa.string()),
+        "record_id": pa.array(p["record_id"].astype(str), pa.string()),
+        "record_kind": pa.array(p["record_kind"].astype(str), pa.string()),
+        "relationship": pa.array(p["relationship"].astype(object).where(
+            p["relationship"].notna(), None), pa.string()),
+        "family_tie": pa.array(["t%016x" % v for v in _hardening.siphash(
+            p["family_group"].astype(str), key.derive(Purpose.TIE))], pa.string()),
+        "activity_date": pa.array(p["activity_date"].dt.date.where(
+            p["activity_date"].notna(), None), pa.date32()),
+        "community": pa.array(community_of(p["addr_zip5"], p["addr_state"], crosswalk)
+                              .astype(object), pa.string()),
+    }
+    record_seed = _hardening.siphash(p["agency"].astype(str) + "|" + p["record_id"].astype(str),
+                                     key.derive(Purpose.RECORD))
+    values = field_values(p)
+    n_flip_fields = 0
+    for index, spec in enumerate(FIELDS):
+        bits, hashes = settings.filters[spec.name]
+        codes, uniques = pd.factorize(values[spec.name].astype(object))
+        subkey = key.derive(Purpose.FIELD, spec.name)
+        filters = _bloom.build_filters(np.asarray(uniques, dtype=object),
+                                       _bloom.TOKENIZERS[spec.tokenizer], subkey, bits, hashes)
+        if settings.balance:
+            perm = _hardening.secret_permutation(key.derive(Purpose.PERMUTATION, spec.name),
+                                                 2 * bits)
+            filters = _hardening.balance(filters, perm)
+        valid = codes >= 0
+        rows = np.zeros((n, filters.shape[1]), dtype=np.uint8)
+        rows[valid] = filters[codes[valid]]
+        if spec.name in settings.flip_fields and settings.flip_fraction > 0:
+            n_flips = int(round(settings.flip_fraction * filters.shape[1] * 8))
+            seeds = _hardening.splitmix64(record_seed[valid] ^ np.uint64(index + 1))
+            rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
+            n_flip_fields += 1
+        columns[f"enc_{spec.name}"] = _fixed_binary(rows, valid)
+    columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING)))
+    order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f}" for f in FIELD_NAMES] + [
+        f"blk_{r}" for r in RULES]
+    schema = pa.schema([(c, columns[c].type) for c in order])
+    return pa.Table.from_arrays([columns[c] for c in order], schema=schema)
+
+
+def encode_file(persons_parquet: Path, agency: str, night: str, key: LinkageKey,
+                settings: EncodingSettings, crosswalk: dict[str, str], out_dir: Path
+                ) -> tuple[Path, int]:
+    """Encode a staged person frame and write ``encoded_<agency>_<night>.parquet``.
+
+    Returns:
+        The encoded file's path and its number of records.
+    """
+    persons = pq.read_table(persons_parquet).to_pandas(
+        types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    table = encode_extract(persons, key, settings, crosswalk)
+    meta = EncodedMeta(key_id=key.key_id, agency=agency, night=night,
+                       encoding=settings.describe(), encoding_sha256=settings.sha256())
+    path = write_encoded(table, meta, encoded_path(out_dir, agency, night))
+    return path, table.num_rows

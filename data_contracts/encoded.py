@@ -1,0 +1,137 @@
+"""The encoded extract: the ONLY thing an agency sends to the linkage side.
+
+``encoded_<agency>_<night>.parquet``, one row per person record (derived guardians and
+contacts included). Columns, in order:
+
+===================  =======================  ==============================================
+column               Arrow type               meaning
+===================  =======================  ==============================================
+agency               string                   ``DHS``, ``DJS`` or ``DPSCS``
+record_id            string                   the agency's own id (``<youth_id>#guardian1``)
+record_kind          string                   ``primary``, ``guardian`` or ``contact``
+relationship         string                   case role / guardian or contact relation
+family_tie           string                   keyed pseudonym of the record's family group
+activity_date        date32                   last activity / intake / status date
+community            string                   community of the record's ZIP (crosswalk)
+enc_<field>          fixed_size_binary(n)     hardened keyed Bloom filter; null = missing
+blk_<rule>           list<uint64>             keyed blocking tokens; empty = none
+===================  =======================  ==============================================
+
+File metadata (``sst.*`` keys in the Arrow schema): ``format_version``, ``key_id``,
+``agency``, ``night``, ``encoding`` (the encoding settings as JSON, so the linkage side
+knows each filter's size) and ``encoding_sha256``. No name, date of birth, SSN, address
+or ZIP is stored in the clear, and nothing is an unkeyed hash of one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import EncodedFormatError
+
+FORMAT_VERSION = "1"
+ENCODED_FILE = "encoded_{agency}_{night}.parquet"
+BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
+    ("relationship", pa.string()), ("family_tie", pa.string()),
+    ("activity_date", pa.date32()), ("community", pa.string()),
+)
+BLOCK_TYPE = pa.list_(pa.uint64())
+
+
+@dataclass(frozen=True)
+class EncodedMeta:
+    """What the file metadata declares."""
+
+    key_id: str
+    agency: str
+    night: str
+    encoding: dict[str, Any]
+    encoding_sha256: str
+    format_version: str = FORMAT_VERSION
+
+    def to_arrow(self) -> dict[bytes, bytes]:
+        return {b"sst.format_version": self.format_version.encode(),
+                b"sst.key_id": self.key_id.encode(), b"sst.agency": self.agency.encode(),
+                b"sst.night": self.night.encode(),
+                b"sst.encoding": json.dumps(self.encoding, sort_keys=True).encode(),
+                b"sst.encoding_sha256": self.encoding_sha256.encode()}
+
+    @classmethod
+    def from_arrow(cls, meta: dict[bytes, bytes] | None, where: str) -> EncodedMeta:
+        meta = meta or {}
+        try:
+            return cls(key_id=meta[b"sst.key_id"].decode(), agency=meta[b"sst.agency"].decode(),
+                       night=meta[b"sst.night"].decode(),
+                       encoding=json.loads(meta[b"sst.encoding"]),
+                       encoding_sha256=meta[b"sst.encoding_sha256"].decode(),
+                       format_version=meta[b"sst.format_version"].decode())
+        except (KeyError, ValueError):
+            raise EncodedFormatError("not an sst-linkage encoded extract (metadata missing)",
+                                     where=where, hint="encode it with `sst-link encode`"
+                                     ) from None
+
+
+def encoded_path(folder: Path, agency: str, night: str) -> Path:
+    """Where an agency's encoded extract for a night is written."""
+    return Path(folder) / ENCODED_FILE.format(agency=agency, night=night)
+
+
+def check_columns(schema: pa.Schema, where: str) -> None:
+    """Raise :class:`EncodedFormatError` unless ``schema`` is an encoded-extract schema."""
+    names = schema.names
+    base = [n for n, _ in BASE_COLUMNS]
+    if names[:len(base)] != base:
+        raise EncodedFormatError("columns are not those of an encoded extract", where=where,
+                                 hint="encode it with `sst-link encode`")
+    for name in names[len(base):]:
+        t = schema.field(name).type
+        if name.startswith("enc_") and pa.types.is_fixed_size_binary(t):
+            continue
+        if name.startswith("blk_") and t == BLOCK_TYPE:
+            continue
+        raise EncodedFormatError(f"unexpected column {name} ({t})", where=where,
+                                 hint="only enc_* filters and blk_* tokens may follow; a "
+                                      "plaintext column must never leave the agency")
+
+
+def write_encoded(table: pa.Table, meta: EncodedMeta, path: Path) -> Path:
+    """Write an encoded extract atomically (temporary name, then rename), mode 0640."""
+    check_columns(table.schema, str(path))
+    table = table.replace_schema_metadata(meta.to_arrow())
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
+    tmp.chmod(0o640)
+    tmp.rename(path)
+    return Path(path)
+
+
+def read_encoded(path: Path, columns: list[str] | None = None) -> tuple[pa.Table, EncodedMeta]:
+    """Read an encoded extract and its metadata, checking the declared format.
+
+    Raises:
+        EncodedFormatError: missing file, not parquet, wrong columns or metadata, or a
+            format version this software does not read.
+    """
+    path = Path(path)
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise EncodedFormatError("encoded extract is missing", where=str(path),
+                                 hint="the agency must run `sst-link encode` first") from None
+    except (OSError, pa.ArrowException):
+        raise EncodedFormatError("not a readable parquet file", where=str(path),
+                                 hint="ask the agency to re-encode") from None
+    meta = EncodedMeta.from_arrow(schema.metadata, str(path))
+    if meta.format_version != FORMAT_VERSION:
+        raise EncodedFormatError(f"format version {meta.format_version} is not "
+                                 f"{FORMAT_VERSION}", where=str(path),
+                                 hint="encode with the same sst-linkage release")
+    check_columns(schema, str(path))
+    return pq.read_table(path, columns=columns), meta

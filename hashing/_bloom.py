@@ -1,0 +1,135 @@
+"""Hazmat: tokens -> keyed positions -> Bloom filters, by unique value and unique token.
+
+Callers use :func:`hashing.encode_extract`. Here, a field's values are deduplicated first
+(names, dates and ZIPs repeat), each distinct value is cut into tokens with numpy, each
+distinct token is hashed ONCE with keyed BLAKE2b (the field's HKDF subkey) into ``k``
+positions, and the filters of the distinct values are built with one scatter. Records then
+gather their value's filter. No Python loop runs per record or per value; the only loop is
+over distinct tokens (a few thousand per field and night).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+Tokenizer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Distinct values (object array of str) -> (row of each token, token as bytes object)."""
+
+
+def _char_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASCII strings as a zero-padded uint8 matrix and their lengths."""
+    try:
+        enc = values.astype("S")            # normalized identifiers are plain ASCII
+    except UnicodeEncodeError:
+        enc = pd.Series(values, dtype=object).str.encode("ascii", "replace").to_numpy().astype("S")
+    width = max(enc.dtype.itemsize, 1)
+    mat = np.frombuffer(enc.astype(f"S{width}").tobytes(), dtype=np.uint8).reshape(-1, width)
+    return mat, np.char.str_len(enc)
+
+
+def bigrams(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Padded character bigrams (``_JO``, ``JO``, ..., ``N_``) of each distinct value."""
+    if len(values) == 0:
+        return np.empty(0, np.int64), np.empty(0, object)
+    mat, lengths = _char_matrix(values)
+    n, w = mat.shape
+    padded = np.zeros((n, w + 2), dtype=np.uint16)
+    padded[:, 0] = ord("_")
+    padded[:, 1:w + 1] = mat
+    padded[np.arange(n), lengths + 1] = ord("_")
+    codes = (padded[:, :-1] << 8) | padded[:, 1:]
+    valid = np.arange(w + 1)[None, :] <= lengths[:, None]
+    rows = np.nonzero(valid)[0]
+    return rows, codes[valid].astype(np.int64)
+
+
+def positional_chars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each character with its position (``0:2``, ``1:1``, ...): digit-level SSN agreement."""
+    if len(values) == 0:
+        return np.empty(0, np.int64), np.empty(0, object)
+    mat, lengths = _char_matrix(values)
+    n, w = mat.shape
+    valid = np.arange(w)[None, :] < lengths[:, None]
+    codes = (np.arange(w, dtype=np.int64)[None, :] << 8) | mat.astype(np.int64)
+    rows = np.nonzero(valid)[0]
+    return rows, codes[valid] + (1 << 20)          # disjoint from bigram codes
+
+
+def words(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Space-separated words of each distinct value, as whole tokens."""
+    s = pd.Series(values, dtype=object).str.split(" ").explode()
+    s = s[s.notna() & (s != "")]
+    return s.index.to_numpy(dtype=np.int64), s.to_numpy(dtype=object)
+
+
+def dob_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``YYYYMMDD`` -> year, month, day and the unordered month/day pair, so that a swapped
+    day and month still agree on two of four tokens and a wrong year on three."""
+    s = pd.Series(values, dtype=object).astype(str)
+    y, m, d = s.str[:4], s.str[4:6], s.str[6:8]
+    pair = np.where(m <= d, m + d, d + m)
+    parts = [("Y" + y).to_numpy(), ("M" + m).to_numpy(), ("D" + d).to_numpy(),
+             ("P" + pd.Series(pair)).to_numpy()]
+    n = len(values)
+    rows = np.tile(np.arange(n, dtype=np.int64), len(parts))
+    return rows, np.concatenate(parts).astype(object)
+
+
+def zip_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ZIP5 and its 3-digit sectional centre: a near-miss ZIP still half agrees."""
+    s = pd.Series(values, dtype=object).astype(str)
+    n = len(values)
+    rows = np.tile(np.arange(n, dtype=np.int64), 2)
+    return rows, np.concatenate([("Z" + s).to_numpy(), ("S" + s.str[:3]).to_numpy()]
+                                ).astype(object)
+
+
+TOKENIZERS: dict[str, Tokenizer] = {
+    "bigrams": bigrams, "positional": positional_chars, "words": words, "dob": dob_parts,
+    "zip": zip_parts,
+}
+
+
+def _token_bytes(token: object) -> bytes:
+    if isinstance(token, (int, np.integer)):
+        code = int(token)
+        if code >= 1 << 20:                         # positional char
+            code -= 1 << 20
+            return b"p%d:%c" % (code >> 8, code & 0xFF)
+        return bytes([code >> 8, code & 0xFF])       # bigram
+    return str(token).encode("utf-8")
+
+
+def token_positions(tokens: np.ndarray, subkey: bytes, bits: int, hashes: int) -> np.ndarray:
+    """``hashes`` positions in ``[0, bits)`` per distinct token: keyed BLAKE2b (the subkey is
+    the field's HKDF output), read as 16-bit words. ``bits`` is a power of two, so the
+    reduction has no modulo bias."""
+    out = np.empty((len(tokens), hashes), dtype=np.int64)
+    for i, t in enumerate(tokens):
+        digest = hashlib.blake2b(_token_bytes(t), key=subkey, digest_size=2 * hashes,
+                                 person=b"sst-bloom-v1").digest()
+        out[i] = np.frombuffer(digest, dtype="<u2")
+    return out & (bits - 1)
+
+
+def build_filters(values: np.ndarray, tokenizer: Tokenizer, subkey: bytes, bits: int,
+                  hashes: int) -> np.ndarray:
+    """Bloom filters of distinct values, packed: ``uint8[len(values), bits // 8]``.
+
+    Args:
+        values: distinct non-missing values (object array of str).
+        tokenizer: one of :data:`TOKENIZERS`.
+        subkey: the field's secret subkey.
+        bits: filter length, a power of two >= 8.
+        hashes: positions per token.
+    """
+    rows, tokens = tokenizer(values)
+    token_ids, distinct = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
+    positions = token_positions(np.asarray(distinct, dtype=object), subkey, bits, hashes)
+    matrix = np.zeros((len(values), bits), dtype=np.uint8)
+    matrix[np.repeat(rows, hashes), positions[token_ids].ravel()] = 1
+    return np.packbits(matrix, axis=1)

@@ -1,0 +1,108 @@
+"""Encoding settings (``[encoding]`` in ``configs/default.toml``) and the field catalogue.
+
+The catalogue says what each encoded field is made of (which person-frame columns, which
+tokenizer); it is code, because changing it changes what the linkage side compares. Sizes,
+hash counts and the hardening are settings, recorded in every encoded file's metadata so
+the linkage side knows them and refuses files encoded differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One encoded field: ``enc_<name>`` built from ``tokenizer`` tokens of its value."""
+
+    name: str
+    tokenizer: str
+    description: str
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("first_name", "bigrams", "first name"),
+    FieldSpec("middle_name", "bigrams", "middle name or initial"),
+    FieldSpec("last_name", "bigrams", "last name (suffix split off)"),
+    FieldSpec("first_keys", "words", "nickname-tolerant first-name keys, alias first names"),
+    FieldSpec("last_words", "words", "words of the last name and alias last names "
+                                     "(hyphenated and maiden names share a word)"),
+    FieldSpec("dob", "dob", "date of birth: year, month, day, unordered month/day pair"),
+    FieldSpec("sex", "words", "sex"),
+    FieldSpec("ssn", "positional", "SSN digits with their positions (placeholders missing)"),
+    FieldSpec("street", "bigrams", "house number and street name (USPS Pub 28)"),
+    FieldSpec("unit", "words", "apartment or unit"),
+    FieldSpec("zip", "zip", "ZIP5 and its 3-digit prefix"),
+)
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+
+DEFAULT_FILTERS: dict[str, list[int]] = {
+    "first_name": [256, 10], "middle_name": [128, 8], "last_name": [256, 10],
+    "first_keys": [128, 8], "last_words": [128, 8], "dob": [128, 10], "sex": [32, 4],
+    "ssn": [128, 8], "street": [256, 6], "unit": [64, 6], "zip": [64, 8],
+}
+
+
+@dataclass(frozen=True)
+class EncodingSettings:
+    """``[encoding]``: see ``configs/default.toml`` for each setting.
+
+    Attributes:
+        key_file: path of the linkage key; empty means ``SST_LINKAGE_KEY_FILE``.
+        filters: per field, ``[bits, hashes per token]`` before balancing.
+        balance: append each filter's complement and shuffle with a secret permutation.
+        flip_fraction: share of each balanced filter's bits flipped per record, on the
+            fields in ``flip_fields``.
+        flip_fields: fields whose filters get record-level random flips.
+    """
+
+    key_file: str = ""
+    filters: dict[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
+    balance: bool = True
+    flip_fraction: float = 0.02
+    flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "street")
+
+    def validate(self) -> list[str]:
+        """Problems with the settings, as ``key: what is wrong`` strings."""
+        problems = []
+        for name, spec in self.filters.items():
+            if name not in FIELD_NAMES:
+                problems.append(f"filters.{name}: not an encoded field ({', '.join(FIELD_NAMES)})")
+                continue
+            if (not isinstance(spec, (list, tuple)) or len(spec) != 2
+                    or not all(isinstance(v, int) for v in spec)):
+                problems.append(f"filters.{name}: must be [bits, hashes]")
+                continue
+            bits, hashes = spec
+            if bits < 8 or bits > 4096 or bits & (bits - 1):
+                problems.append(f"filters.{name}: bits must be a power of two from 8 to 4096")
+            if not 1 <= hashes <= 32:
+                problems.append(f"filters.{name}: hashes must be 1 to 32")
+        missing = [f for f in FIELD_NAMES if f not in self.filters]
+        if missing:
+            problems.append(f"filters: missing {', '.join(missing)}")
+        if not 0 <= self.flip_fraction <= 0.25:
+            problems.append("flip_fraction: must be between 0 and 0.25")
+        bad = [f for f in self.flip_fields if f not in FIELD_NAMES]
+        if bad:
+            problems.append(f"flip_fields: unknown field {bad[0]}")
+        return problems
+
+    def encoded_bits(self, name: str) -> int:
+        """Length in bits of ``enc_<name>`` as stored (doubled by balancing)."""
+        return self.filters[name][0] * (2 if self.balance else 1)
+
+    def describe(self) -> dict[str, Any]:
+        """What the encoded file's metadata records (no key, no key path)."""
+        d = asdict(self)
+        d.pop("key_file")
+        d["fields"] = {f.name: {"tokenizer": f.tokenizer, "bits": self.encoded_bits(f.name)}
+                       for f in FIELDS}
+        return json.loads(json.dumps(d))
+
+    def sha256(self) -> str:
+        """Fingerprint of :meth:`describe` (files encoded alike share it)."""
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
