@@ -34,6 +34,20 @@ __all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", 
            "encode_extract", "encode_file"]
 
 
+def _arrow_string(values: pd.Series) -> pa.Array:
+    """A string column as an Arrow string array (zero-copy for Arrow-backed columns)."""
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 for missing) and distinct values (object array), via Arrow's C++ hashing."""
+    arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values,
+                   type=pa.string(), from_pandas=True)
+    encoded = pc.dictionary_encode(arr)
+    codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False)
+
+
 def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
     """``uint8[n, nbytes]`` + validity -> fixed_size_binary(nbytes) with nulls."""
     n, nbytes = rows.shape
@@ -41,6 +55,26 @@ def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(nbytes), n, [validity, pa.py_buffer(np.ascontiguousarray(rows).tobytes())],
         null_count=int(n - valid.sum()))
+
+
+def _encode_field(index: int, name: str, tokenizer: str, value: pd.Series,
+                  record_seed: np.ndarray, key: LinkageKey, settings: EncodingSettings
+                  ) -> pa.Array:
+    """One ``enc_<name>`` column: filters of distinct values, gathered, then flipped."""
+    bits, hashes = settings.filters[name]
+    codes, uniques = _factorize(value)
+    perm = _hardening.secret_permutation(key.derive(Purpose.PERMUTATION, name),
+                                         2 * bits) if settings.balance else None
+    filters = _bloom.build_filters(uniques, _bloom.TOKENIZERS[tokenizer],
+                                   key.derive(Purpose.FIELD, name), bits, hashes, perm)
+    valid = codes >= 0
+    rows = np.zeros((len(value), filters.shape[1]), dtype=np.uint8)
+    rows[valid] = filters[codes[valid]]
+    if name in settings.flip_fields and settings.flip_fraction > 0:
+        n_flips = int(round(settings.flip_fraction * filters.shape[1] * 8))
+        seeds = _hardening.splitmix64(record_seed[valid] ^ np.uint64(index + 1))
+        rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
+    return _fixed_binary(rows, valid)
 
 
 def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSettings,
@@ -57,43 +91,23 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         The encoded table (columns of ``data_contracts.encoded``), one row per record.
     """
     p = persons.reset_index(drop=True)
-    n = len(p)
-    columns: dict[str, pa.Array] = {
-        "agency": pa.array(p["agency"].astype(str), pa.string()),
-        "record_id": pa.array(p["record_id"].astype(str), pa.string()),
-        "record_kind": pa.array(p["record_kind"].astype(str), pa.string()),
-        "relationship": pa.array(p["relationship"].astype(object).where(
-            p["relationship"].notna(), None), pa.string()),
-        "family_tie": pa.array(["t%016x" % v for v in _hardening.siphash(
-            p["family_group"].astype(str), key.derive(Purpose.TIE))], pa.string()),
-        "activity_date": pa.array(p["activity_date"].dt.date.where(
-            p["activity_date"].notna(), None), pa.date32()),
-        "community": pa.array(community_of(p["addr_zip5"], p["addr_state"], crosswalk)
-                              .astype(object), pa.string()),
-    }
+    ties = _hardening.siphash(p["family_group"].astype(str), key.derive(Purpose.TIE))
     record_seed = _hardening.siphash(p["agency"].astype(str) + "|" + p["record_id"].astype(str),
                                      key.derive(Purpose.RECORD))
     values = field_values(p)
-    n_flip_fields = 0
-    for index, spec in enumerate(FIELDS):
-        bits, hashes = settings.filters[spec.name]
-        codes, uniques = pd.factorize(values[spec.name].astype(object))
-        subkey = key.derive(Purpose.FIELD, spec.name)
-        filters = _bloom.build_filters(np.asarray(uniques, dtype=object),
-                                       _bloom.TOKENIZERS[spec.tokenizer], subkey, bits, hashes)
-        if settings.balance:
-            perm = _hardening.secret_permutation(key.derive(Purpose.PERMUTATION, spec.name),
-                                                 2 * bits)
-            filters = _hardening.balance(filters, perm)
-        valid = codes >= 0
-        rows = np.zeros((n, filters.shape[1]), dtype=np.uint8)
-        rows[valid] = filters[codes[valid]]
-        if spec.name in settings.flip_fields and settings.flip_fraction > 0:
-            n_flips = int(round(settings.flip_fraction * filters.shape[1] * 8))
-            seeds = _hardening.splitmix64(record_seed[valid] ^ np.uint64(index + 1))
-            rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
-            n_flip_fields += 1
-        columns[f"enc_{spec.name}"] = _fixed_binary(rows, valid)
+    columns: dict[str, pa.Array] = {
+        **{c: _arrow_string(p[c]) for c in ("agency", "record_id", "record_kind",
+                                            "relationship")},
+        "family_tie": pc.binary_join_element_wise(
+            "t", pa.array(np.char.zfill(np.char.mod("%x", ties), 16)), ""),
+        "activity_date": pa.array(p["activity_date"].dt.date.where(
+            p["activity_date"].notna(), None), pa.date32()),
+        "community": _arrow_string(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
+    }
+    for i, spec in enumerate(FIELDS):
+        columns[f"enc_{spec.name}"] = _encode_field(i, spec.name, spec.tokenizer,
+                                                    values[spec.name], record_seed, key,
+                                                    settings)
     columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING)))
     order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f}" for f in FIELD_NAMES] + [
         f"blk_{r}" for r in RULES]

@@ -116,9 +116,30 @@ def token_positions(tokens: np.ndarray, subkey: bytes, bits: int, hashes: int) -
     return out & (bits - 1)
 
 
+def _token_filters(positions: np.ndarray, width: int, permutation: np.ndarray | None,
+                   offset: int) -> np.ndarray:
+    """Packed filter of each distinct token alone: its positions (shifted by ``offset``,
+    then through the balancing permutation if any) set in a ``width``-bit filter."""
+    t, k = positions.shape
+    bits = np.zeros((t, width), dtype=np.uint8)
+    cols = positions.ravel() + offset
+    bits[np.repeat(np.arange(t), k), cols if permutation is None else permutation[cols]] = 1
+    return np.packbits(bits, axis=1)
+
+
 def build_filters(values: np.ndarray, tokenizer: Tokenizer, subkey: bytes, bits: int,
-                  hashes: int) -> np.ndarray:
-    """Bloom filters of distinct values, packed: ``uint8[len(values), bits // 8]``.
+                  hashes: int, permutation: np.ndarray | None = None,
+                  chunk_tokens: int = 1 << 20) -> np.ndarray:
+    """Bloom filters of distinct values, packed: ``uint8[len(values), bits // 8]``, or
+    balanced (``2 * bits`` long) when a secret ``permutation`` of ``range(2 * bits)`` is given.
+
+    A value's filter is the OR of its tokens' filters, each token's filter computed once;
+    the OR runs as ``np.bitwise_or.reduceat`` over packed bytes, in chunks. Balancing
+    (:func:`hashing._hardening.balance` is the reference) appends the complement and
+    shuffles: plain bit ``j`` lands at ``permutation[j]`` and its complement at
+    ``permutation[bits + j]``, so the balanced filter is ``A | (T & ~B)`` with ``A`` and
+    ``B`` the ORs of the tokens' first- and second-half images and ``T`` the image of an
+    all-ones second half.
 
     Args:
         values: distinct non-missing values (object array of str).
@@ -126,10 +147,47 @@ def build_filters(values: np.ndarray, tokenizer: Tokenizer, subkey: bytes, bits:
         subkey: the field's secret subkey.
         bits: filter length, a power of two >= 8.
         hashes: positions per token.
+        permutation: balancing permutation, or None for plain filters.
+        chunk_tokens: tokens ORed per step (bounds memory).
     """
+    n = len(values)
+    width = bits if permutation is None else 2 * bits
+    out = np.zeros((n, width // 8), dtype=np.uint8)
+    if n == 0:
+        return out
     rows, tokens = tokenizer(values)
+    order = np.argsort(rows, kind="stable")
+    rows, tokens = rows[order], tokens[order]
     token_ids, distinct = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
     positions = token_positions(np.asarray(distinct, dtype=object), subkey, bits, hashes)
-    matrix = np.zeros((len(values), bits), dtype=np.uint8)
-    matrix[np.repeat(rows, hashes), positions[token_ids].ravel()] = 1
-    return np.packbits(matrix, axis=1)
+    images = [_token_filters(positions, width, permutation, 0)]
+    if permutation is not None:
+        images.append(_token_filters(positions, width, permutation, bits))
+        template = np.zeros(width, dtype=np.uint8)
+        template[permutation[bits:]] = 1
+        template = np.packbits(template)
+        out[:] = template                      # a value without tokens: all complement bits
+    # OR whole machine words rather than bytes: same bits, a fraction of the element count.
+    word = next(w for w in (np.uint64, np.uint32, np.uint16, np.uint8)
+                if (width // 8) % np.dtype(w).itemsize == 0)
+    images = [np.ascontiguousarray(im).view(word) for im in images]
+    out_words = out.view(word)
+    template_words = template.view(word) if permutation is not None else None
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    bounds = np.concatenate([starts, [len(rows)]])
+    first = 0
+    while first < len(starts):
+        last = min(len(starts), first + max(1, int(np.searchsorted(
+            bounds, bounds[first] + chunk_tokens, side="right")) - first - 1))
+        lo, hi = bounds[first], bounds[last]
+        seg = starts[first:last] - lo
+        ids = token_ids[lo:hi]
+        target = rows[starts[first:last]]
+        a = np.bitwise_or.reduceat(images[0][ids], seg, axis=0)
+        if permutation is None:
+            out_words[target] = a
+        else:
+            b = np.bitwise_or.reduceat(images[1][ids], seg, axis=0)
+            out_words[target] = a | (template_words & ~b)
+        first = last
+    return out

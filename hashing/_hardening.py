@@ -49,10 +49,16 @@ def secret_permutation(subkey: bytes, n: int) -> np.ndarray:
 
 
 def balance(packed: np.ndarray, permutation: np.ndarray) -> np.ndarray:
-    """Filters ``uint8[n, m/8]`` -> balanced filters ``uint8[n, 2m/8]`` (half the bits set)."""
+    """Filters ``uint8[n, m/8]`` -> balanced filters ``uint8[n, 2m/8]`` (half the bits set):
+    bit ``j`` of ``concat(filter, complement)`` moves to ``permutation[j]``.
+
+    The reference definition; :func:`hashing._bloom.build_filters` builds the same balanced
+    filters directly (the tests hold the two equal)."""
     bits = np.unpackbits(packed, axis=1)
     both = np.concatenate([bits, 1 - bits], axis=1)
-    return np.packbits(both[:, permutation], axis=1)
+    out = np.empty_like(both)
+    out[:, permutation] = both
+    return np.packbits(out, axis=1)
 
 
 def flip_bits(packed: np.ndarray, seeds: np.ndarray, n_flips: int) -> np.ndarray:

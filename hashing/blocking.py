@@ -1,23 +1,26 @@
 """Keyed blocking tokens: which records the linkage side should compare.
 
 Several independent rules, so that a true pair with one or two corrupted fields still
-shares a token under some rule. Each token is a keyed SipHash-2-4 (blocking subkey) of a
-rule-tagged string, stored as uint64; the linkage side sees only which records share a
-token, never what it stands for.
+shares a token under some rule. A token is SipHash-2-4, keyed with the blocking subkey, of
+a tuple of component codes (rule tag, then e.g. the birth-date key and a Soundex code);
+the linkage side sees only which records share a token, never what it stands for.
 
 ==============  ==============================================================================
 rule            token made of
 ==============  ==============================================================================
 ssn             SSN (real ones only: placeholders are missing)
-dob_name        birth year + unordered month/day + Soundex of a last-name word or first name
+dob_name        birth year + unordered month/day + Soundex of a last-name word or of a
+                first-name key (the same tag for both: first and last swapped still meet)
 name_yob        Soundex of a first-name key + Soundex of a last-name word + birth year
-name_area       Metaphone of a last-name word + a nickname-tolerant first-name key + ZIP3
-                (``*`` where there is no address: contacts)
+name_area       a nickname-tolerant first-name key + Metaphone of a last-name word + ZIP3
+                (0 where there is no address: contacts)
 address         house number + street name + ZIP5
 ==============  ==============================================================================
 
 Last-name words include hyphen parts and DPSCS alias last names; first-name keys include
 nickname canonical forms and alias first names (at most 4 keys and 3 words a record).
+Everything is vectorized: words are split with pyarrow, phonetic codes are computed once
+per distinct word, and the keyed hash runs over numpy arrays (:mod:`hashing._siphash`).
 """
 
 from __future__ import annotations
@@ -26,35 +29,70 @@ import jellyfish
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ._hardening import siphash
+from ._siphash import siphash24
 
 RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "address")
 MAX_KEYS = 4
 MAX_WORDS = 3
+_TAG = {rule: np.uint64(i + 1) for i, rule in enumerate(RULES)}
 
 
-def _phonetic(words: pd.Series, fn) -> pd.Series:
-    codes, uniques = pd.factorize(words)
-    table = np.array([fn(u) for u in uniques], dtype=object)
-    return pd.Series(table[codes], index=words.index)
+def stable_code(values: np.ndarray) -> np.ndarray:
+    """A stable (unkeyed) 64-bit code per string; the keyed hash is applied on top."""
+    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
 
 
-def _long(words: pd.Series, limit: int) -> pd.DataFrame:
-    """One row per (record, word) of a space-joined words column, at most ``limit`` each."""
-    s = words.str.split(" ").explode().dropna()
-    s = s[s.str.len() > 0]
-    df = pd.DataFrame({"rec": s.index.to_numpy(), "word": s.to_numpy()}).drop_duplicates()
-    return df.groupby("rec", sort=False).head(limit)
+class _Words:
+    """The words of a space-joined column, flattened: ``rec`` (record of each word) and, per
+    word, its own code, Soundex code and Metaphone code (each computed per distinct word)."""
+
+    def __init__(self, joined: pd.Series, limit: int) -> None:
+        arr = pa.array(joined.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        lists = pc.list_slice(pc.split_pattern(arr, " "), 0, limit)
+        self.rec = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+        flat = pc.list_flatten(lists)
+        keep = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+        self.rec = self.rec[keep]
+        encoded = pc.dictionary_encode(flat.filter(pa.array(keep)))
+        idx = encoded.indices.to_numpy()
+        distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+        self.word = stable_code(distinct)[idx]
+        self.soundex = stable_code(np.array([jellyfish.soundex(w) for w in distinct],
+                                            dtype=object))[idx]
+        self.metaphone = stable_code(np.array([jellyfish.metaphone(w) for w in distinct],
+                                              dtype=object))[idx]
+
+
+def _digits(values: pd.Series) -> np.ndarray:
+    """A column of digit strings as uint64 (0 where missing or not all digits)."""
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d{1,18}$"), False)
+    return pc.fill_null(pc.cast(pc.if_else(ok, arr, None), pa.uint64()), 0).to_numpy()
+
+
+def _pairs(a_rec: np.ndarray, b_rec: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (into a and b) of every (a, b) pair of the same record; both sorted by rec."""
+    ca = np.bincount(a_rec, minlength=n)
+    cb = np.bincount(b_rec, minlength=n)
+    oa = np.concatenate([[0], np.cumsum(ca)])
+    ob = np.concatenate([[0], np.cumsum(cb)])
+    per = ca * cb
+    rec = np.repeat(np.arange(n), per)
+    k = np.arange(per.sum()) - np.repeat(np.concatenate([[0], np.cumsum(per)])[:-1], per)
+    cbr = cb[rec]
+    return oa[rec] + k // np.maximum(cbr, 1), ob[rec] + k % np.maximum(cbr, 1)
 
 
 def _lists(rec: np.ndarray, tokens: np.ndarray, n: int) -> pa.ListArray:
-    """Group (record, token) pairs into one list<uint64> per record (dedup, sorted)."""
-    df = pd.DataFrame({"rec": rec, "tok": tokens}).drop_duplicates().sort_values(["rec", "tok"])
-    counts = np.bincount(df["rec"].to_numpy(), minlength=n)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(df["tok"].to_numpy(),
-                                                                type=pa.uint64()))
+    """Group (record, token) pairs into one list<uint64> per record, in record order.
+    A token may repeat within a record's list; the linkage side deduplicates pairs."""
+    if len(rec) and (np.diff(rec) < 0).any():
+        order = np.argsort(rec, kind="stable")
+        rec, tokens = rec[order], tokens[order]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rec, minlength=n))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens, type=pa.uint64()))
 
 
 def blocking_tokens(persons: pd.DataFrame, values: dict[str, pd.Series], subkey: bytes
@@ -74,49 +112,49 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pd.Series], subkey:
     n = len(p)
     dob = p["dob"]
     has_dob = dob.notna().to_numpy()
-    ymd = dob.dt.strftime("%Y%m%d").where(dob.notna())
-    y, m, d = ymd.str[:4], ymd.str[4:6], ymd.str[6:8]
-    dobkey = (y + np.where(m <= d, m + d, d + m)).where(dob.notna())
+    year = dob.dt.year.fillna(0).to_numpy(dtype=np.int64)
+    month = dob.dt.month.fillna(0).to_numpy(dtype=np.int64)
+    day = dob.dt.day.fillna(0).to_numpy(dtype=np.int64)
+    dobkey = (year * 10000 + np.minimum(month, day) * 100 + np.maximum(month, day)
+              ).astype(np.uint64)
+    zip5 = p["addr_zip5"]
+    zip3 = _digits(zip5.str[:3])
 
-    last = _long(values["last_words"], MAX_WORDS)
-    first = _long(values["first_keys"], MAX_KEYS)
-    last["sdx"] = _phonetic(last["word"], jellyfish.soundex).to_numpy()
-    last["mph"] = _phonetic(last["word"], jellyfish.metaphone).to_numpy()
-    first["sdx"] = _phonetic(first["word"], jellyfish.soundex).to_numpy()
+    last = _Words(values["last_words"], MAX_WORDS)
+    first = _Words(values["first_keys"], MAX_KEYS)
+    fi, li = _pairs(first.rec, last.rec, n)
+    pair_rec = first.rec[fi]
+    u = np.uint64
+    parts: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
 
-    out: dict[str, tuple[np.ndarray, pd.Series]] = {}
     ok_ssn = (p["ssn_status"] == "ok").fillna(False).to_numpy(dtype=bool)
-    out["ssn"] = (np.flatnonzero(ok_ssn), "S|" + p.loc[ok_ssn, "ssn"].astype(str))
+    ssn = _digits(p["ssn"].where(ok_ssn))
+    rec = np.flatnonzero(ok_ssn)
+    parts["ssn"] = (rec, [ssn[rec]])
 
-    dk = dobkey.to_numpy(dtype=object)
-    lw = last[has_dob[last["rec"]]]
-    fw = first[has_dob[first["rec"]]]
-    dob_rec = np.concatenate([lw["rec"].to_numpy(), fw["rec"].to_numpy()])
-    dob_tok = pd.concat([
-        "DL|" + pd.Series(dk[lw["rec"]], dtype=object) + "|" + lw["sdx"].to_numpy(),
-        "DF|" + pd.Series(dk[fw["rec"]], dtype=object) + "|" + fw["sdx"].to_numpy()],
-        ignore_index=True)
-    out["dob_name"] = (dob_rec, dob_tok)
-
-    pairs = first.merge(last, on="rec", suffixes=("_f", "_l"))
-    year = y.to_numpy(dtype=object)
-    py = pairs[has_dob[pairs["rec"]]]
-    out["name_yob"] = (py["rec"].to_numpy(), "NY|" + py["sdx_f"] + "|" + py["sdx_l"] + "|"
-                       + pd.Series(year[py["rec"]], index=py.index, dtype=object))
-    zip3 = p["addr_zip5"].str[:3].astype(object).fillna("*").to_numpy()
-    out["name_area"] = (pairs["rec"].to_numpy(), "NZ|" + pairs["mph"] + "|" + pairs["word_f"]
-                        + "|" + pd.Series(zip3[pairs["rec"]], index=pairs.index, dtype=object))
+    lw = has_dob[last.rec]
+    fw = has_dob[first.rec]
+    rec = np.concatenate([last.rec[lw], first.rec[fw]])
+    parts["dob_name"] = (rec, [dobkey[rec], np.concatenate([last.soundex[lw],
+                                                             first.soundex[fw]])])
+    pw = has_dob[pair_rec]
+    rec = pair_rec[pw]
+    parts["name_yob"] = (rec, [first.soundex[fi[pw]], last.soundex[li[pw]],
+                               year[rec].astype(u)])
+    parts["name_area"] = (pair_rec, [first.word[fi], last.metaphone[li], zip3[pair_rec]])
 
     has_addr = (p["addr_number"].notna() & p["addr_street_name"].notna()
-                & p["addr_zip5"].notna()).to_numpy()
+                & zip5.notna()).to_numpy()
+    rec = np.flatnonzero(has_addr)
     a = p.loc[has_addr]
-    out["address"] = (np.flatnonzero(has_addr), "A|" + a["addr_number"].astype(str) + "|"
-                      + a["addr_street_name"].astype(str) + "|" + a["addr_zip5"].astype(str))
+    address = (a["addr_number"].astype(str) + "|" + a["addr_street_name"].astype(str) + "|"
+               + a["addr_zip5"].astype(str)).to_numpy(dtype=object)
+    parts["address"] = (rec, [stable_code(address)])
 
-    result = {}
+    out = {}
     for rule in RULES:
-        rec, strings = out[rule]
-        tokens = siphash(pd.Series(np.asarray(strings, dtype=object)), subkey) \
-            if len(rec) else np.empty(0, np.uint64)
-        result[f"blk_{rule}"] = _lists(np.asarray(rec, dtype=np.int64), tokens, n)
-    return result
+        rec, words = parts[rule]
+        tag = np.full(len(rec), _TAG[rule], dtype=np.uint64)
+        tokens = siphash24(subkey, [tag, *words]) if len(rec) else np.empty(0, np.uint64)
+        out[f"blk_{rule}"] = _lists(rec.astype(np.int64), tokens, n)
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data_contracts import ConfigError, ContractSettings
+from hashing.settings import EncodingSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
@@ -35,6 +36,19 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class CommunitySettings:
+    """``[communities]``: see ``configs/default.toml``."""
+
+    crosswalk: str = "configs/communities.csv"
+
+    @property
+    def crosswalk_path(self) -> Path:
+        """The crosswalk file; a relative path is taken from the project folder."""
+        p = Path(self.crosswalk)
+        return p if p.is_absolute() else DEFAULT_CONFIG.parent.parent / p
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """``[run]``: see ``configs/default.toml``."""
 
@@ -47,6 +61,8 @@ class Settings:
     """All settings of a run."""
 
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    encoding: EncodingSettings = field(default_factory=EncodingSettings)
+    communities: CommunitySettings = field(default_factory=CommunitySettings)
     run: RunSettings = field(default_factory=RunSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,7 +103,16 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             elif isinstance(default, date):
                 value = value if isinstance(value, date) else date.fromisoformat(str(value))
             elif isinstance(default, tuple):
+                if not isinstance(value, list):
+                    raise TypeError
                 value = tuple(str(v) for v in value)
+            elif isinstance(default, dict):
+                if not isinstance(value, dict):
+                    raise TypeError
+                value = {**default, **value}
+            elif isinstance(default, str):
+                if not isinstance(value, str):
+                    raise TypeError
             elif isinstance(default, (int, float)):
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise TypeError
@@ -122,9 +147,14 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"unknown table [{unknown[0]}]", where=str(path or DEFAULT_CONFIG),
                           hint="see configs/default.toml for the tables that exist")
-    settings = Settings(ingest=_build(IngestSettings, data.get("ingest", {}), "ingest"),
-                        run=_build(RunSettings, data.get("run", {}), "run"))
+    settings = Settings(**{f.name: _build(type(getattr(Settings(), f.name)),
+                                          data.get(f.name, {}), f.name)
+                           for f in fields(Settings)})
     if not 0 <= settings.ingest.quarantine_limit <= 1:
         raise ConfigError("ingest.quarantine_limit must be a share between 0 and 1",
                           where="ingest.quarantine_limit", hint="for example 0.05 for 5 %")
+    problems = settings.encoding.validate()
+    if problems:
+        raise ConfigError(f"encoding.{problems[0]}", where="encoding",
+                          hint="see configs/default.toml")
     return settings

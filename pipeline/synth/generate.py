@@ -76,9 +76,22 @@ _NEVER = 10**6
 _SHARED_SSN = "111111111"
 _PLACEHOLDERS = np.array(["000000000", "123456789", "999999999", "000123456", "666014321",
                           "912345678", "987654320"], dtype=object)
-_NS = 8  # member slots: 0 head, 1 spouse, 2-5 children, 6 grandparent, 7 other child
+#: member slots: 0 head, 1 spouse, 2-5 children (the DJS youth is 2, a second DJS youth 3),
+#: 6 grandparent (a parent of the head), 7 other child, 8 aunt/uncle (a sibling of a parent),
+#: 9 adult sibling of the children (18-30), 10 other adult (no kin; an ``OTHER`` guardian)
+_NS = 11
 _ROLES = np.array(["HEAD", "SPOUSE", "CHILD", "CHILD", "CHILD", "CHILD", "OTHER_ADULT",
-                   "OTHER_CHILD"], dtype=object)
+                   "OTHER_CHILD", "OTHER_ADULT", "OTHER_ADULT", "OTHER_ADULT"], dtype=object)
+#: DJS guardian arrangement of a youth: both/one parent, grandparent, aunt/uncle, adult
+#: sibling, other adult, foster parent (no kin: a person of another household)
+_G_CATS = ("parent", "grand", "aunt", "sib", "other", "foster")
+_G_CAT_P = [0.77, 0.09, 0.045, 0.03, 0.025, 0.04]
+_TWO_YOUTH = 0.10   # share of DJS families with two youths (siblings) in DJS
+#: synthetic fam_global offsets of appended one-person families, per chunk (< 100k each):
+#: look-alikes and foster households; kept small so every id scramble stays a bijection
+_LOOKALIKE_BASE = 2_000_000
+_FOSTER_BASE = 5_000_000
+_YOUTH2_ID = 5_000_000  # DJS youth number of a family's second youth: fam_global + this
 _DIRTY_RATE = {0: 0.015, 1: 0.02, 2: 0.015}
 _REASONS_BY_AGENCY = {0: DIRTY_REASONS, 1: DIRTY_REASONS,
                       2: ["bad_id", "duplicate_id", "bad_date", "future_date", "missing_name"]}
@@ -159,10 +172,15 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     """Draw one chunk of the population (independent of the night)."""
     rng = np.random.default_rng([seed, chunk, 11])
     F = {}
+    rows_ = np.arange(n)
     mask = rng.choice(np.array([1, 2, 4]), n, p=[0.62, 0.13, 0.25])
     multi_idx = rng.choice(n, min(n_multi, n), replace=False)
     mask[multi_idx] = rng.choice(np.array([3, 5, 6, 7]), len(multi_idx),
                                  p=[0.35, 0.35, 0.15, 0.15])
+    # some DHS+DJS families are instead a DJS family whose foster parent DHS knows in the
+    # foster household's own case: multi-system through the foster parent alone
+    bridge = (mask == 3) & (rng.random(n) < 0.2)
+    mask[bridge] = 2
     dhs, djs, dp = (mask & 1) > 0, (mask & 2) > 0, (mask & 4) > 0
     # open within ~2 years before the reference night (or a few months after), 75 % close
     # again within ~2 years: about 55 % of families are active on a night near the
@@ -171,7 +189,7 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     F["close"] = np.where(rng.random(n) < 0.75, F["open"] + rng.integers(30, 700, n), _NEVER)
     # moves; families known to several agencies move more often and more recently, so that
     # agencies that update late still hold the old address on a given night
-    multi = np.isin(mask, [3, 5, 6, 7])
+    multi = np.isin(mask, [3, 5, 6, 7]) | bridge
     move_day = np.where(multi, _REF + rng.integers(-700, 100, n), _REF + rng.integers(-900, 400, n))
     F["move"] = np.where(rng.random(n) < np.where(multi, 0.7, 0.35), move_day, _NEVER)
     lag = np.stack([rng.integers(0, 60, n), rng.integers(0, 400, n),
@@ -221,26 +239,67 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     age[:, 1] = np.maximum(sp, 18.2)
     nk = rng.choice(5, n, p=[0.25, 0.3, 0.25, 0.12, 0.08])
     nk = np.where(djs, np.maximum(nk, 1), nk)
+    # ~10 % of DJS families have a second youth in DJS: the next child, 1.2-4.5 years
+    # younger and at least 10 (only possible when the first youth is 11.2 or older)
+    two = djs & (youth_age >= 11.3) & (rng.random(n) < _TWO_YOUTH / 0.88)
+    nk = np.where(two, np.maximum(nk, 2), nk)
     mother_age = np.where(female[:, 0], age[:, 0], np.where(present[:, 1], age[:, 1], age[:, 0]))
     min_parent = np.where(present[:, 1], np.minimum(age[:, 0], age[:, 1]), age[:, 0])
     lo = np.maximum(0.0, mother_age - 45)
     hi = np.minimum(22.0, min_parent - 18)
     # siblings 1.2-4.5 years apart, the oldest first (the DJS youth is slot 2)
     oldest = np.where(djs, youth_age, lo + rng.random(n) * np.maximum(hi - lo, 0))
+    gaps = rng.uniform(1.2, 4.5, (n, 3))
+    gaps[:, 0] = np.where(two, 1.2 + (gaps[:, 0] - 1.2) / 3.3 * np.clip(youth_age - 10 - 1.2, 0, 3.3),
+                          gaps[:, 0])
     kid_age = oldest[:, None] - np.cumsum(
-        np.concatenate([np.zeros((n, 1)), rng.uniform(1.2, 4.5, (n, 3))], axis=1), axis=1)
+        np.concatenate([np.zeros((n, 1)), gaps], axis=1), axis=1)
     for j in range(4):
         s = 2 + j
         present[:, s] = (nk > j) & ((hi > lo) | djs) & (kid_age[:, j] >= np.maximum(lo, 0.0))
         age[:, s] = kid_age[:, j]
         female[:, s] = rng.random(n) < 0.5
     present[:, 2] |= djs
-    present[:, 6] = rng.random(n) < 0.15
-    age[:, 6] = np.minimum(age[:, 0] + rng.uniform(18, 38, n), 98)
+    present[:, 3] |= two
+    # guardian arrangement per DJS family (slots it needs are made present below)
+    gcat = rng.choice(len(_G_CATS), n, p=_G_CAT_P)
+    # adult sibling (slot 9): 18-30, older than the oldest child, >= 15 years after both parents
+    sib_lo = np.maximum(18.0, oldest + 1.2)
+    sib_hi = np.minimum(30.0, min_parent - 15)
+    sib_ok = sib_hi > sib_lo + 0.1
+    gcat = np.where((gcat == 3) & ~sib_ok, 0, gcat)
+    # the youth of a DPSCS family is tied to the offender (the father) as a guardian, so no
+    # foster placement there
+    gcat = np.where(dp & (gcat == 5), 0, gcat)
+    gcat = np.where(bridge, 5, gcat)
+    gcat = np.where(djs, gcat, -1)
+    present[:, 6] = (rng.random(n) < 0.15) | (gcat == 1)
+    age6 = age[:, 0] + rng.uniform(18, 38, n)
+    # a grandparent is 35-80 years older than each DJS youth (the second one is younger)
+    y2_age = np.where(two, kid_age[:, 1], youth_age)
+    age6 = np.where(djs, np.clip(age6, youth_age + 36, y2_age + 79), age6)
+    age[:, 6] = np.minimum(age6, 98)
     female[:, 6] = rng.random(n) < 0.7
     present[:, 7] = rng.random(n) < 0.05
     age[:, 7] = rng.uniform(0, 17.5, n)
     female[:, 7] = rng.random(n) < 0.5
+    # aunt/uncle (slot 8): a sibling of one parent (sib_of), within 10 years of that parent
+    sib_of = np.where(present[:, 1] & (rng.random(n) < 0.5), 1, 0)
+    present[:, 8] = (rng.random(n) < 0.12) | (gcat == 2)
+    a8 = age[rows_, sib_of] + np.clip(rng.normal(0, 5, n), -10, 10)
+    a8 = np.maximum(a8, 21.0)
+    age[:, 8] = np.where(djs, np.maximum(a8, youth_age + 12), a8)
+    female[:, 8] = rng.random(n) < 0.55
+    # a DPSCS-only single mother's offender is often her grown son (slot 9), whose
+    # grandmother and aunt are then around too
+    young_off = (dp & ~djs & female[:, 0] & ~present[:, 1] & sib_ok & (rng.random(n) < 0.7))
+    present[:, 9] = ((rng.random(n) < 0.1) | (gcat == 3) | young_off) & sib_ok
+    age[:, 9] = sib_lo + rng.random(n) * np.maximum(sib_hi - sib_lo, 0)
+    female[:, 9] = (rng.random(n) < 0.5) & ~young_off
+    # other adult (slot 10): an unrelated adult of the household, e.g. a parent's partner
+    present[:, 10] = (rng.random(n) < 0.03) | (gcat == 4)
+    age[:, 10] = np.where(djs, youth_age + rng.uniform(15, 45, n), rng.uniform(21, 65, n))
+    female[:, 10] = rng.random(n) < 0.5
     dob = _REF - (age * 365.25).astype(np.int64) - rng.integers(0, 2, (n, _NS))
     # twins
     twin = present[:, 2] & present[:, 3] & (rng.random(n) < 0.03)
@@ -272,6 +331,12 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     married[:, 1] = female[:, 1] & present[:, 1]
     m_names = vocab.sample_names(rng, "last", n * 2).reshape(n, 2)
     maiden[:, :2] = np.where(married[:, :2], m_names, "")
+    # a parent's sibling carries that parent's maiden name, else the family surname; an
+    # adult sibling the family surname (sometimes another, like the children); the other
+    # adult a surname of their own
+    last[:, 8] = np.where(married[rows_, sib_of], maiden[rows_, sib_of], last[:, 8])
+    last[:, 9] = np.where(rng.random(n) < 0.12, other[:, 9], last[:, 9])
+    last[:, 10] = np.where(other[:, 10] == surname, other[:, 7], other[:, 10])
     suffix = np.full((n, _NS), "", dtype=object)
     suffix[(~female) & (rng.random((n, _NS)) < 0.01) & (age > 25)] = "III"
     namesake = (~female[:, 0]) & present[:, 2] & (~female[:, 2]) & (rng.random(n) < 0.12) & ~twin
@@ -285,41 +350,95 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     area = area + (area >= 666)
     ssn = area * 1_000_000 + rng.integers(1, 100, (n, _NS)) * 10_000 + rng.integers(1, 10000, (n, _NS))
 
-    # ---- DJS guardians (youth = slot 2)
-    rows = np.arange(n)
+    # ---- DJS guardians (youth = slot 2, a second youth slot 3; the same guardians for both)
+    rows = rows_
     mother = np.where(female[:, 0], 0, np.where(present[:, 1], 1, -1))
     father = np.where(~female[:, 0], 0, np.where(present[:, 1], 1, -1))
-    g1 = np.where(mother >= 0, mother, father)
-    g1_rel = np.where(mother >= 0, "MOTHER", "FATHER")
-    other_parent = np.where(g1 == mother, father, mother)
+    pr = np.where(mother >= 0, mother, father)
+    pr_rel = np.where(mother >= 0, "MOTHER", "FATHER")
+    other_parent = np.where(pr == mother, father, mother)
+    op_rel = np.where(other_parent == mother, "MOTHER", "FATHER")
+    gp_rel = np.where(female[:, 6], "GRANDMOTHER", "GRANDFATHER")
+    au_rel = np.where(female[:, 8], "AUNT", "UNCLE")
     use_op = (other_parent >= 0) & ((rng.random(n) < 0.65) | dp)
     use_gp = ~use_op & present[:, 6] & (rng.random(n) < 0.6)
-    g2 = np.where(use_op, other_parent, np.where(use_gp, 6, -1))
-    g2_rel = np.where(use_op, np.where(other_parent == mother, "MOTHER", "FATHER"),
-                      np.where(female[:, 6], "GRANDMOTHER", "GRANDFATHER"))
+    use_au = ~use_op & ~use_gp & present[:, 8] & (rng.random(n) < 0.25)
+    g2_par = np.where(use_op, other_parent, np.where(use_gp, 6, np.where(use_au, 8, -1)))
+    g2_par_rel = np.where(use_op, op_rel, np.where(use_gp, gp_rel, au_rel))
+    u2 = rng.random(n)
+    g1 = np.select([gcat == 1, gcat == 2, gcat == 3, gcat == 4, gcat == 5],
+                   [np.full(n, 6), np.full(n, 8), np.full(n, 9), np.full(n, 10), np.full(n, -2)], pr)
+    g1_rel = np.select([gcat == 1, gcat == 2, gcat == 3, gcat == 4, gcat == 5],
+                       [gp_rel, au_rel, np.full(n, "SIBLING"), np.full(n, "OTHER"),
+                        np.full(n, "FOSTER PARENT")], pr_rel).astype(object)
+    # second guardian: the other parent / a grandparent / an aunt or uncle with a parent,
+    # a parent beside a kinship guardian sometimes, nobody beside a foster parent
+    kin = (gcat >= 1) & (gcat <= 4)
+    g2 = np.select([gcat == 0, kin & dp, kin & (u2 < 0.3)], [g2_par, father, pr], -1)
+    g2_rel = np.select([gcat == 0, kin & dp], [g2_par_rel, np.full(n, "FATHER")],
+                       pr_rel).astype(object)
+    # foster parent: no kin, another surname and household (a one-person family appended in
+    # _flatten); ~1/4 of those in multi-system families are known to DHS in their own case
+    foster = gcat == 5
+    f_female = rng.random(n) < 0.8
+    f_age = youth_age + rng.uniform(18, 45, n)
+    f_dob = _REF - (f_age * 365.25).astype(np.int64)
+    f_first = np.where(f_female, vocab.sample_names(rng, "female", n), vocab.sample_names(rng, "male", n))
+    f_middle = np.where(f_female, vocab.sample_names(rng, "female", n), vocab.sample_names(rng, "male", n))
+    f_last = vocab.sample_names(rng, "last", n)
+    f_last = np.where(f_last == surname, other[:, 7], f_last)
+    f_last = np.where(f_last == surname, "FOSTER", f_last)
+    f_area = rng.integers(1, 899, n)
+    f_ssn = ((f_area + (f_area >= 666)) * 1_000_000 + rng.integers(1, 100, n) * 10_000
+             + rng.integers(1, 10000, n))
+    f_open = rng.integers(30, 400, n)  # placed with the foster parent this long before the open
+    f_dhs = foster & (bridge | (mask == 3) & (rng.random(n) < 0.3))
     # ---- DPSCS offender and contact
     adult_son = present[:, 2] & ~female[:, 2] & (age[:, 2] >= 18.5)
     off = np.where(djs, father,
                    np.where(~female[:, 0], 0, np.where(present[:, 1], 1,
-                                                       np.where(adult_son, 2, 0))))
+                                                       np.where(young_off, 9,
+                                                                np.where(adult_son, 2, 0)))))
     off = np.where(off < 0, 0, off)
+    # an adult son living with his single mother: his grandmother / aunt are often around
+    son = (off == 2) | (off == 9)
+    son_off = dp & son
+    present[:, 6] |= son_off & (rng.random(n) < 0.6)
+    present[:, 8] |= son_off & (rng.random(n) < 0.5)
     c_slot = np.full(n, -1)
     c_rel = np.full(n, "", dtype=object)
     partner = np.where(off == 0, 1, np.where(off == 1, 0, -1))
     has_partner = (partner >= 0) & present[rows, np.maximum(partner, 0)]
-    has_parent = np.where(off == 0, present[:, 6], off == 2)
-    par_slot = np.where(off == 2, 0, 6)
+    has_parent = np.where(off == 0, present[:, 6], son)
+    par_slot = np.where(son, 0, 6)
     par_rel = np.where(female[rows, par_slot], "MOTHER", "FATHER")
     has_kid = (off <= 1) & present[:, 2] & (age[:, 2] >= 18)
     kid_rel = np.where(female[:, 2], "DAUGHTER", "SON")
-    order = rng.integers(0, 3, n)
-    for step in range(3):
-        opt = (order + step) % 3
-        for o, avail, slot, rel in (
-            (0, has_partner, partner, np.where(rng.random(n) < 0.6, "SPOUSE", "PARTNER")),
-            (1, has_parent, par_slot, par_rel),
-            (2, has_kid, np.full(n, 2), kid_rel),
-        ):
+    # a sibling: for a parent the aunt/uncle slot when it is that parent's sibling, for an
+    # adult son the adult sibling or an adult younger brother/sister
+    sib3 = present[:, 3] & (age[:, 3] >= 18)
+    sib2 = present[:, 2] & (age[:, 2] >= 18)
+    sib_slot = np.select([off == 2, off == 9], [np.where(present[:, 9], 9, 3), np.full(n, 2)], 8)
+    has_sib = np.select([off == 2, off == 9], [present[:, 9] | sib3, sib2],
+                        (sib_of == off) & present[:, 8])
+    sib_rel = np.where(female[rows, sib_slot], "SISTER", "BROTHER")
+    has_gm = son & present[:, 6] & female[:, 6]
+    has_aunt = son & present[:, 8] & female[:, 8]
+    # weighted random order of preference per offender (Efraimidis-Spirakis keys)
+    w = np.array([5.0, 4.0, 2.5, 2.0, 3.0, 2.0])
+    order = np.argsort(-(rng.random((n, len(w))) ** (1 / w)), axis=1, kind="stable")
+    spouse_rel = np.where(rng.random(n) < 0.6, "SPOUSE", "PARTNER")
+    options = (
+        (0, has_partner, partner, spouse_rel),
+        (1, has_parent, par_slot, par_rel),
+        (2, has_kid, np.full(n, 2), kid_rel),
+        (3, has_sib, sib_slot, sib_rel),
+        (4, has_gm, np.full(n, 6), np.full(n, "GRANDMOTHER")),
+        (5, has_aunt, np.full(n, 8), np.full(n, "AUNT")),
+    )
+    for step in range(len(w)):
+        opt = order[:, step]
+        for o, avail, slot, rel in options:
             take = (c_slot < 0) & (opt == o) & avail
             c_slot = np.where(take, slot, c_slot)
             c_rel = np.where(take, rel, c_rel)
@@ -334,6 +453,9 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     # ---- DHS inclusion
     in_dhs = present & dhs[:, None]
     in_dhs[:, 6] &= rng.random(n) < 0.75
+    in_dhs[:, 8] &= rng.random(n) < np.where(gcat == 2, 0.6, 0.25)
+    in_dhs[:, 9] &= (rng.random(n) < np.where(gcat == 3, 0.6, 0.4)) | (off == 9)
+    in_dhs[:, 10] &= rng.random(n) < 0.3
 
     F.update(mask=mask, A=A, B=B, shared=shared, twin=twin, namesake=namesake,
              fam_global=fam0 + rows)
@@ -341,7 +463,10 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
              maiden=maiden, married=married, suffix=suffix, ssn=ssn, in_dhs=in_dhs,
              g1=g1, g1_rel=g1_rel, g2=np.where(djs, g2, -1), g2_rel=g2_rel,
              off=np.where(dp, off, -1), c_slot=c_slot, c_rel=c_rel, friend_name=friend_name,
-             djs=djs, rng=rng)
+             djs=djs, two=two, foster=foster, f_dhs=f_dhs & foster,
+             f_person=dict(female=f_female, dob=f_dob, first=f_first, middle=f_middle,
+                           last=f_last, ssn=f_ssn, open=F["open"] - f_open),
+             rng=rng)
     return {"F": F, "P": P, "n": n}
 
 
@@ -365,14 +490,50 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
         "namesake": F["namesake"][fidx] & ((slot == 0) | (slot == 2)),
         "lookalike": np.zeros(len(fidx), bool),
     }
+    # ---- foster parents: one-person families of their own (another surname and household)
+    ffam = np.flatnonzero(P["foster"])
+    nf = len(ffam)
+    fp = P["f_person"]
+    f_pid = len(per["fam"]) + np.arange(nf)
+    foster_pid = np.full(n, -1)
+    foster_pid[ffam] = f_pid
+    f_glob = _FOSTER_BASE + chunk * 100_000 + np.arange(nf)
+    for key, val in (("fam", n + np.arange(nf)), ("slot", np.zeros(nf, int)),
+                     ("female", fp["female"][ffam]), ("dob", fp["dob"][ffam]),
+                     ("first", fp["first"][ffam].astype(object)),
+                     ("middle", fp["middle"][ffam].astype(object)),
+                     ("last", fp["last"][ffam].astype(object)),
+                     ("maiden", np.full(nf, "", dtype=object)), ("married", np.zeros(nf, bool)),
+                     ("suffix", np.full(nf, "", dtype=object)), ("ssn", fp["ssn"][ffam]),
+                     ("pglobal", f_glob * _NS), ("twin", np.zeros(nf, bool)),
+                     ("namesake", np.zeros(nf, bool)), ("lookalike", np.zeros(nf, bool))):
+        per[key] = np.concatenate([per[key], val])
+    # the foster household: placed before the youth's family opened, never closes, same ZIP
+    F["open"] = np.concatenate([np.asarray(F["open"]), fp["open"][ffam]])
+    F["close"] = np.concatenate([np.asarray(F["close"]), np.full(nf, _NEVER)])
+    F["move"] = np.concatenate([np.asarray(F["move"]), np.full(nf, _NEVER)])
+    F["lag"] = np.concatenate([F["lag"], np.zeros((nf, 3), int)])
+    for AB in ("A", "B"):
+        for key in F[AB]:
+            F[AB][key] = np.concatenate([F[AB][key], F["A"][key][ffam]])
+    f_num, f_street = rng.integers(1, 9999, nf), rng.integers(0, len(vocab.STREETS), nf)
+    f_unit = np.where(rng.random(nf) < 0.25, rng.integers(1, 40, nf), 0)
+    for AB in ("A", "B"):
+        F[AB]["num"][n:] = f_num
+        F[AB]["street"][n:] = f_street
+        F[AB]["unit"][n:] = f_unit
+    F["shared"] = np.concatenate([F["shared"], np.zeros(nf, bool)])
+    F["mask"] = np.concatenate([F["mask"], P["f_dhs"][ffam].astype(int)])
+    F["fam_global"] = np.concatenate([F["fam_global"], f_glob])
     # ---- records
-    rec = []  # (agency, kind, person, owner_local, rel, dup)
     dflat = np.flatnonzero(P["in_dhs"][fidx, slot])
     d_person = dflat
     dup = d_person[rng.random(len(d_person)) < 0.006]
     fams = np.arange(n)
-    yfam = fams[P["djs"]]
-    y_person = pid_of[yfam, 2]
+    # DJS youths: slot 2 of every DJS family, slot 3 too in two-youth families
+    yfam = np.concatenate([fams[P["djs"]], fams[P["djs"] & P["two"]]])
+    yslot = np.concatenate([np.full(P["djs"].sum(), 2), np.full((P["djs"] & P["two"]).sum(), 3)])
+    y_person = pid_of[yfam, yslot]
     ofam = fams[P["off"] >= 0]
     o_person = pid_of[ofam, P["off"][ofam]]
 
@@ -390,13 +551,19 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     # guardians
     ext = []
     for k, (gs, gr) in enumerate(((P["g1"], P["g1_rel"]), (P["g2"], P["g2_rel"]))):
-        ok = gs[yfam] >= 0
-        ext.append((np.ones(ok.sum(), int), np.full(ok.sum(), k + 1),
-                    pid_of[yfam[ok], gs[yfam[ok]]], y_rec0 + np.flatnonzero(ok),
-                    gr[yfam[ok]].astype(object)))
+        g = gs[yfam]
+        ok = (g >= 0) | (g == -2)
+        gp = np.where(g == -2, foster_pid[yfam], pid_of[yfam, np.maximum(g, 0)])
+        ext.append((np.ones(ok.sum(), int), np.full(ok.sum(), k + 1), gp[ok],
+                    y_rec0 + np.flatnonzero(ok), gr[yfam[ok]].astype(object)))
     ok = P["c_slot"][ofam] >= 0
     ext.append((np.full(ok.sum(), 2), np.full(ok.sum(), 3), pid_of[ofam[ok], P["c_slot"][ofam[ok]]],
                 o_rec0 + np.flatnonzero(ok), P["c_rel"][ofam[ok]].astype(object)))
+    # foster parents DHS knows: the head of their own case
+    fd = f_pid[P["f_dhs"][ffam]]
+    ext.append((np.zeros(len(fd), int), np.zeros(len(fd), int), fd,
+                len(person) + sum(len(e[0]) for e in ext) + np.arange(len(fd)),
+                np.full(len(fd), "", dtype=object)))
     for a, k, p, o, r in ext:
         agency = np.concatenate([agency, a]); kind = np.concatenate([kind, k])
         person = np.concatenate([person, p]); owner = np.concatenate([owner, o])
@@ -409,7 +576,8 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     t_person = person[targets]
     t_fam = per["fam"][t_person]
     nl = len(targets)
-    la_fam = n + np.arange(nl)
+    nb = len(F["fam_global"])  # families so far (the chunk's and the foster households)
+    la_fam = nb + np.arange(nl)
     la_pers = len(per["fam"]) + np.arange(nl)
     la_female = per["female"][t_person]
     la_dob = _REF - rng.integers(19 * 365, 70 * 365, nl)
@@ -421,7 +589,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
                      ("last", per["last"][t_person]),
                      ("maiden", np.full(nl, "", dtype=object)), ("married", np.zeros(nl, bool)),
                      ("suffix", np.full(nl, "", dtype=object)), ("ssn", la_ssn),
-                     ("pglobal", (50_000_000 + chunk * 100_000 + np.arange(nl)) * _NS),
+                     ("pglobal", (_LOOKALIKE_BASE + chunk * 100_000 + np.arange(nl)) * _NS),
                      ("twin", np.zeros(nl, bool)), ("namesake", np.zeros(nl, bool)),
                      ("lookalike", np.ones(nl, bool))):
         per[key] = np.concatenate([per[key], val])
@@ -436,13 +604,13 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     for AB in ("A", "B"):
         for key in F[AB]:
             F[AB][key] = np.concatenate([F[AB][key], F[AB][key][t_fam]])
-    F["A"]["num"][n:] = rng.integers(1, 9999, nl)
-    F["A"]["street"][n:] = rng.integers(0, len(vocab.STREETS), nl)
-    F["B"]["num"][n:] = F["A"]["num"][n:]
-    F["B"]["street"][n:] = F["A"]["street"][n:]
+    F["A"]["num"][nb:] = rng.integers(1, 9999, nl)
+    F["A"]["street"][nb:] = rng.integers(0, len(vocab.STREETS), nl)
+    F["B"]["num"][nb:] = F["A"]["num"][nb:]
+    F["B"]["street"][nb:] = F["A"]["street"][nb:]
     F["shared"] = np.concatenate([F["shared"], np.zeros(nl, bool)])
     F["mask"] = np.concatenate([F["mask"], np.ones(nl, int)])
-    F["fam_global"] = np.concatenate([F["fam_global"], 50_000_000 + chunk * 100_000 + np.arange(nl)])
+    F["fam_global"] = np.concatenate([F["fam_global"], _LOOKALIKE_BASE + chunk * 100_000 + np.arange(nl)])
     agency = np.concatenate([agency, np.zeros(nl, int)])
     kind = np.concatenate([kind, np.zeros(nl, int)])
     person = np.concatenate([person, la_pers])
@@ -450,8 +618,15 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     rel = np.concatenate([rel, np.full(nl, "", dtype=object)])
     isdup = np.concatenate([isdup, np.zeros(nl, bool)])
     role = np.where(kind == 0, _ROLES[per["slot"][person]], "")
+    # the family whose address a record shows: a fostered youth lives in the foster home,
+    # and a guardian row shows its youth's address
+    afam = per["fam"][person].copy()
+    y_rec = y_rec0 + np.arange(len(y_person))
+    fy = P["foster"][yfam]
+    afam[y_rec[fy]] = per["fam"][foster_pid[yfam[fy]]]
+    afam = np.where((kind == 1) | (kind == 2), afam[owner], afam)
     return {"F": F, "per": per, "agency": agency, "kind": kind, "person": person,
-            "owner": owner, "rel": rel, "dup": isdup, "role": role,
+            "owner": owner, "rel": rel, "dup": isdup, "role": role, "afam": afam,
             "friend_name": P["friend_name"], "c_rel": P["c_rel"], "rng": rng}
 
 
@@ -526,8 +701,9 @@ def _record_noise(R: dict) -> dict:
     ph = ~blank & (u < np.where(ag == 0, 0.365, 0.17))
     ssn = np.where(ph, _PLACEHOLDERS[rng.integers(0, len(_PLACEHOLDERS), m)], ssn)
     sh = (ag != 1) & (R["kind"] == 0) & (rng.random(m) < 0.0004)
-    if (ag != 1).any() and sh.sum() < 3:
-        sh[rng.choice(np.flatnonzero((ag != 1) & (R["kind"] == 0)), 3)] = True
+    if (ag != 1).any() and sh.sum() < 10:  # enough that a small night shows several
+        cand = np.flatnonzero((ag != 1) & (R["kind"] == 0))
+        sh[rng.choice(cand, min(10, len(cand)), replace=False)] = True
     ssn = np.where(sh, _SHARED_SSN, ssn)
     blank &= ~sh
     ssn = np.where(blank, "", ssn)
@@ -626,10 +802,11 @@ def _night_chunk(R: dict, night_day: int) -> dict:
     active_f = (F["open"] <= night_day) & (night_day < F["close"])
     act = active_f[fam] & (per["dob"][p] <= night_day)
     act = act & act[owner]
-    useB = night_day >= F["move"][fam] + F["lag"][fam, ag]
+    af = R["afam"]  # the family whose address the record shows
+    useB = night_day >= F["move"][af] + F["lag"][af, ag]
     zt = vocab.zip_table()
-    zip_idx = np.where(useB, F["B"]["zip"][fam], F["A"]["zip"][fam])
-    addr_id = np.where(useB, F["fam_global"][fam] * 2 + 1, F["fam_global"][fam] * 2)
+    zip_idx = np.where(useB, F["B"]["zip"][af], F["A"]["zip"][af])
+    addr_id = np.where(useB, F["fam_global"][af] * 2 + 1, F["fam_global"][af] * 2)
     # activity dates in [max(open, night-365), night]
     lo = np.maximum(F["open"][fam], night_day - 365)
     act_day = lo + (R["u_act"] * (night_day - lo + 1)).astype(np.int64)
@@ -662,11 +839,11 @@ def _night_chunk(R: dict, night_day: int) -> dict:
                    np.where(R["middle_mode"][i] == 1, pd.Series(middle[i]).str[:1].to_numpy(object),
                             middle[i]))
     zips = zt["zip"].to_numpy(object)[zip_idx[i]]
-    plus4 = _z(np.where(useB[i], F["B"]["plus4"][fam[i]], F["A"]["plus4"][fam[i]]), 4)
+    plus4 = _z(np.where(useB[i], F["B"]["plus4"][af[i]], F["A"]["plus4"][af[i]]), 4)
     city = zt["city"].to_numpy(object)[zip_idx[i]]
     city = np.where(name_case[i] == 1, pd.Series(city).str.title().to_numpy(object), city)
     progs = np.array(["SNAP", "TCA", "MA", "CW"], dtype=object)
-    prog = progs[np.where(per["slot"][p[i]] >= 2, np.where(R["program"][i] == 0, 3, R["program"][i]),
+    prog = progs[np.where((per["slot"][p[i]] >= 2) & (per["slot"][p[i]] <= 7), np.where(R["program"][i] == 0, 3, R["program"][i]),
                           np.where(R["program"][i] == 3, 0, R["program"][i]))]
     dhs = pd.DataFrame({
         "client_id": cid, "case_id": case, "case_role": R["role"][i],
@@ -674,7 +851,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         "name_suffix": R["suffix"][i], "dob": dob_s,
         "sex": np.where(per["female"][p[i]], "F", "M"),
         "ssn": _fmt_ssn(R["ssn"][i], R["ssn_dash"][i]),
-        "addr_street": _street(F, fam[i], useB[i], R["addr_style"][i], 0, R["comma"][i]),
+        "addr_street": _street(F, af[i], useB[i], R["addr_style"][i], 0, R["comma"][i]),
         "addr_city": city, "addr_state": zt["state"].to_numpy(object)[zip_idx[i]],
         "addr_zip": np.where(R["zip4"][i], zips + "-" + plus4, zips),
         "program": prog, "last_activity_date": _fmt_dates(act_day[i], "us"),
@@ -732,7 +909,9 @@ def _night_chunk(R: dict, night_day: int) -> dict:
 
     # ------------------------------------------------------------------ DJS
     i = np.flatnonzero(act & (ag == 1) & (kind == 0))
-    yid = "Y" + _z(_scramble(F["fam_global"][fam[i]], 10**7, 1_594_323, 12_347), 7)
+    y2 = per["slot"][p[i]] == 3  # a family's second youth
+    yid = "Y" + _z(_scramble(F["fam_global"][fam[i]] + np.where(y2, _YOUTH2_ID, 0), 10**7,
+                             1_594_323, 12_347), 7)
     g_name, g_rel, g_dob = [], [], []
     gmap = {}
     for k in (1, 2):
@@ -752,7 +931,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
             rl[jj] = R["rel"][gi]
             db[jj] = np.where(R["gdob_known"][gi], _fmt_dates(per["dob"][p[gi]], "iso"), "")
         g_name.append(nm); g_rel.append(rl); g_dob.append(db)
-    home = (_street(F, fam[i], useB[i], R["addr_style"][i], 1, R["comma"][i]) + ", "
+    home = (_street(F, af[i], useB[i], R["addr_style"][i], 1, R["comma"][i]) + ", "
             + zt["city"].to_numpy(object)[zip_idx[i]] + ", " + zt["state"].to_numpy(object)[zip_idx[i]]
             + " " + zt["zip"].to_numpy(object)[zip_idx[i]])
     region = zt["region"].to_numpy(object)[zip_idx[i]]
@@ -848,7 +1027,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         "sid": sid, "full_name": full, "dob": per["dob"][p[i]].copy(),
         "sex": np.where(per["female"][p[i]], "F", "M"),
         "ssn": np.where(R["ssn"][i] == "", None, R["ssn"][i]),
-        "address_street": _street(F, fam[i], useB[i], R["addr_style"][i], 2, R["comma"][i]),
+        "address_street": _street(F, af[i], useB[i], R["addr_style"][i], 2, R["comma"][i]),
         "address_city": zt["city"].to_numpy(object)[zip_idx[i]],
         "address_state": zt["state"].to_numpy(object)[zip_idx[i]],
         "address_zip": zt["zip"].to_numpy(object)[zip_idx[i]],

@@ -310,3 +310,102 @@ def test_bom_switch(tmp_path):
     assert not s["bom"]
     assert not (tmp_path / "nobom" / f"dhs_clients_{NIGHT}.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert s["multi_system_families"] > 0
+
+
+# ----------------------------------------------------------------------------- relationships
+_GUARDIAN_RELS = {"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "AUNT", "UNCLE", "SIBLING",
+                  "FOSTER PARENT", "OTHER"}
+_CONTACT_RELS = _FAMILY_CONTACT | {"FRIEND", "OTHER"}
+_FEMALE_RELS = {"MOTHER", "GRANDMOTHER", "AUNT", "SISTER", "DAUGHTER"}
+_MALE_RELS = {"FATHER", "GRANDFATHER", "UNCLE", "BROTHER", "SON"}
+#: years the guardian / contact is older than the youth / offender (negative: younger)
+_AGE_GAP = {"MOTHER": (15, 50), "FATHER": (15, 60), "GRANDMOTHER": (35, 80),
+            "GRANDFATHER": (35, 80), "DAUGHTER": (-50, -15), "SON": (-60, -15),
+            "FOSTER PARENT": (18, 70), "AUNT": (4.5, 60), "UNCLE": (4.5, 60), "SIBLING": (0.5, 20),
+            "SISTER": (-25, 25), "BROTHER": (-25, 25), "SPOUSE": (-25, 25), "PARTNER": (-25, 25),
+            "OTHER": (10, 60)}
+
+
+def _read_djs(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="|", dtype=str, keep_default_na=False, encoding="cp1252",
+                       encoding_errors="replace", quoting=csv.QUOTE_NONE, on_bad_lines="skip")
+
+
+def test_every_relationship_occurs(night):
+    out, _ = night
+    _, p_djs, p_dp = _files(out)
+    djs = _read_djs(p_djs)
+    djs = djs[djs["youth_id"].str.fullmatch(r"Y\d{7}")]
+    g1 = djs["guardian1_relationship"].value_counts()
+    both = pd.concat([djs["guardian1_relationship"], djs["guardian2_relationship"]])
+    both = both[both != ""].value_counts()
+    assert set(both.index) == _GUARDIAN_RELS
+    assert g1.idxmax() == "MOTHER" and g1["MOTHER"] > 0.5 * len(djs)
+    assert both["GRANDMOTHER"] > 0.04 * len(djs)          # common
+    assert 0.01 * len(djs) < g1["FOSTER PARENT"] < 0.08 * len(djs)  # a few %
+    for rel in ("AUNT", "UNCLE", "SIBLING", "OTHER", "GRANDFATHER"):
+        assert both[rel] >= 10, rel
+    dp = pq.read_table(p_dp).to_pandas()
+    c = dp["emergency_contact_relationship"].dropna().value_counts()
+    assert set(c.index) == _CONTACT_RELS
+    for rel in ("SISTER", "BROTHER", "GRANDMOTHER", "AUNT"):
+        assert c[rel] >= 5, rel
+
+
+def test_relationship_sex_and_age_are_plausible(night):
+    """Every guardian/contact record of a population chunk: sex and age fit the relationship;
+    a foster parent is no kin (another family and surname); FRIEND/OTHER are no records."""
+    from pipeline.synth import generate as G
+
+    cfg = G.SCALES["small"]
+    pop = G._chunk_population(7, 0, 0, cfg["families"], cfg["multi"] * 2)
+    R = G._flatten(pop, 7, 0)
+    per, p, own, kind, rel = R["per"], R["person"], R["owner"], R["kind"], R["rel"]
+    m = kind > 0
+    gp, op = p[m], p[own[m]]
+    df = pd.DataFrame({"rel": rel[m], "kind": kind[m], "female": per["female"][gp],
+                       "gap": (per["dob"][op] - per["dob"][gp]) / 365.25,
+                       "same_fam": per["fam"][gp] == per["fam"][op],
+                       "same_last": per["last"][gp] == per["last"][op]})
+    assert set(df.loc[df["kind"] < 3, "rel"]) == _GUARDIAN_RELS
+    assert set(df.loc[df["kind"] == 3, "rel"]) == _FAMILY_CONTACT
+    assert df.loc[df["rel"].isin(_FEMALE_RELS), "female"].all()
+    assert not df.loc[df["rel"].isin(_MALE_RELS), "female"].any()
+    for r, (lo, hi) in _AGE_GAP.items():
+        gap = df.loc[df["rel"] == r, "gap"]
+        assert len(gap) and gap.between(lo, hi).all(), (r, gap.min(), gap.max())
+    foster = df[df["rel"] == "FOSTER PARENT"]
+    assert not foster["same_fam"].any() and not foster["same_last"].any()
+    assert df.loc[df["rel"] != "FOSTER PARENT", "same_fam"].all()
+    # adult siblings are 18-30, a youth is 10-21
+    yd = per["dob"][p[(R["agency"] == 1) & (kind == 0)]]
+    sib = per["dob"][p[m][df["rel"].to_numpy() == "SIBLING"]]
+    ref = G._REF
+    assert ((ref - yd) / 365.25).min() > 9.99 and ((ref - yd) / 365.25).max() < 22
+    assert ((ref - sib) / 365.25).min() > 17.99 and ((ref - sib) / 365.25).max() <= 30.1
+
+
+def test_two_youth_families(night):
+    out, _ = night
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    djs = truth[truth["agency"] == "DJS"]
+    youths = djs[djs["record_kind"] == "primary"]
+    per_fam = youths.groupby("family_key").size()
+    share = (per_fam >= 2).mean()
+    assert 0.05 < share < 0.16, share
+    # the same guardian person on two youths' rows, as <y1>#guardian1 and <y2>#guardian1
+    g = djs[djs["record_id"].str.endswith("#guardian1")]
+    rows_per_person = g.groupby("person_key")["record_id"].agg(list)
+    shared = rows_per_person[rows_per_person.map(len) >= 2]
+    assert len(shared) >= 0.6 * (per_fam >= 2).sum()
+    fam_of = dict(zip(youths["record_id"], youths["family_key"]))
+    for ids in shared.head(50):
+        ys = [i.split("#")[0] for i in ids]
+        assert len(set(ys)) == len(ys) and len({fam_of.get(y) for y in ys} - {None}) <= 1
+    # both youths' rows carry the guardian's relationship (the file, not only the truth)
+    f = _read_djs(_files(out)[1]).set_index("youth_id")
+    pairs = [ids for ids in shared if all(i.split("#")[0] in f.index for i in ids)]
+    assert pairs
+    for ids in pairs[:50]:
+        rels = {f.at[i.split("#")[0], "guardian1_relationship"] for i in ids}
+        assert len(rels) == 1, ids
