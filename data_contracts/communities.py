@@ -41,13 +41,21 @@ def load_crosswalk(path: Path) -> dict[str, str]:
 
 
 def community_of(zip5: pd.Series, state: pd.Series, crosswalk: dict[str, str]) -> pd.Series:
-    """Community per record from its ZIP5 (and state where the ZIP is unknown)."""
-    zips = zip5.astype("string")
-    z_state = zip_state(zips)
-    state = state.astype("string").str.upper()
-    out = zips.map(crosswalk).astype("string")
-    known_state = z_state.fillna(state.where(state.str.fullmatch(r"[A-Z]{2}").fillna(False)))
+    """Community per record from its ZIP5 (and its two-letter, upper-case state where the
+    ZIP is unknown)."""
+    # Work per distinct (ZIP, state) pair: a night has a few thousand of them.
+    pair = (zip5.astype("string").fillna("") + "|"
+            + state.astype("string").fillna("")).to_numpy(dtype=object)
+    codes, distinct = pd.factorize(pair)
+    d = pd.Series(distinct, dtype="string").str.split("|", expand=True, regex=False)
+    d.columns = ["zip", "state"]
+    d = d.replace("", pd.NA).astype("string")
+    out = d["zip"].map(crosswalk).astype("string")
+    z_state = zip_state(d["zip"])
+    st = d["state"]
+    known_state = z_state.fillna(st.where(st.str.fullmatch(r"[A-Z]{2}").fillna(False)))
     is_md = (known_state == "MD").fillna(False).to_numpy(dtype=bool)
     fallback = np.where(known_state.isna().to_numpy(), UNKNOWN,
                         np.where(is_md, OTHER_MARYLAND, OUT_OF_STATE))
-    return out.fillna(pd.Series(fallback, index=zips.index, dtype="string"))
+    result = out.fillna(pd.Series(fallback, dtype="string")).to_numpy(dtype=object)
+    return pd.Series(result[codes], index=zip5.index, dtype="string")

@@ -10,7 +10,7 @@ agency               string                   ``DHS``, ``DJS`` or ``DPSCS``
 record_id            string                   the agency's own id (``<youth_id>#guardian1``)
 record_kind          string                   ``primary``, ``guardian`` or ``contact``
 relationship         string                   case role / guardian or contact relation
-family_tie           string                   keyed pseudonym of the record's family group
+family_tie           uint64                   keyed pseudonym of the record's family group
 activity_date        date32                   last activity / intake / status date
 community            string                   community of the record's ZIP (crosswalk)
 enc_<field>          fixed_size_binary(n)     hardened keyed Bloom filter; null = missing
@@ -39,7 +39,7 @@ FORMAT_VERSION = "1"
 ENCODED_FILE = "encoded_{agency}_{night}.parquet"
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
-    ("relationship", pa.string()), ("family_tie", pa.string()),
+    ("relationship", pa.string()), ("family_tie", pa.uint64()),
     ("activity_date", pa.date32()), ("community", pa.string()),
 )
 BLOCK_TYPE = pa.list_(pa.uint64())
@@ -87,7 +87,7 @@ def check_columns(schema: pa.Schema, where: str) -> None:
     """Raise :class:`EncodedFormatError` unless ``schema`` is an encoded-extract schema."""
     names = schema.names
     base = [n for n, _ in BASE_COLUMNS]
-    if names[:len(base)] != base:
+    if names[:len(base)] != base or any(schema.field(n).type != t for n, t in BASE_COLUMNS):
         raise EncodedFormatError("columns are not those of an encoded extract", where=where,
                                  hint="encode it with `sst-link encode`")
     for name in names[len(base):]:
@@ -106,7 +106,9 @@ def write_encoded(table: pa.Table, meta: EncodedMeta, path: Path) -> Path:
     check_columns(table.schema, str(path))
     table = table.replace_schema_metadata(meta.to_arrow())
     tmp = Path(path).with_name(Path(path).name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=256_000)
+    # Filters are random-looking bits: compressing them costs time and saves nothing.
+    compression = {c: "none" if c.startswith("enc_") else "zstd" for c in table.column_names}
+    pq.write_table(table, tmp, compression=compression, row_group_size=256_000)
     tmp.chmod(0o640)
     tmp.rename(path)
     return Path(path)

@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 from data_contracts.communities import community_of
 from data_contracts.encoded import BASE_COLUMNS, EncodedMeta, encoded_path, write_encoded
 
-from . import _bloom, _hardening
+from . import _bloom, _hardening, _kernels
 from .blocking import RULES, blocking_tokens
-from .values import field_values
+from .values import arrow_strings, field_values
 from .keys import KEY_ENV, LinkageKey, Purpose
 from .settings import FIELD_NAMES, FIELDS, EncodingSettings
 
@@ -34,16 +34,9 @@ __all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", 
            "encode_extract", "encode_file"]
 
 
-def _arrow_string(values: pd.Series) -> pa.Array:
-    """A string column as an Arrow string array (zero-copy for Arrow-backed columns)."""
-    return pa.array(values, type=pa.string(), from_pandas=True)
-
-
-def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _factorize(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Codes (-1 for missing) and distinct values (object array), via Arrow's C++ hashing."""
-    arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values,
-                   type=pa.string(), from_pandas=True)
-    encoded = pc.dictionary_encode(arr)
+    encoded = pc.dictionary_encode(values)
     codes = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
     return codes, encoded.dictionary.to_numpy(zero_copy_only=False)
 
@@ -57,7 +50,7 @@ def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
         null_count=int(n - valid.sum()))
 
 
-def _encode_field(index: int, name: str, tokenizer: str, value: pd.Series,
+def _encode_field(index: int, name: str, tokenizer: str, value: pa.Array,
                   record_seed: np.ndarray, key: LinkageKey, settings: EncodingSettings
                   ) -> pa.Array:
     """One ``enc_<name>`` column: filters of distinct values, gathered, then flipped."""
@@ -68,12 +61,17 @@ def _encode_field(index: int, name: str, tokenizer: str, value: pd.Series,
     filters = _bloom.build_filters(uniques, _bloom.TOKENIZERS[tokenizer],
                                    key.derive(Purpose.FIELD, name), bits, hashes, perm)
     valid = codes >= 0
-    rows = np.zeros((len(value), filters.shape[1]), dtype=np.uint8)
-    rows[valid] = filters[codes[valid]]
+    n_flips, seeds = 0, None
     if name in settings.flip_fields and settings.flip_fraction > 0:
         n_flips = int(round(settings.flip_fraction * filters.shape[1] * 8))
         seeds = _hardening.splitmix64(record_seed[valid] ^ np.uint64(index + 1))
-        rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
+    if _kernels.AVAILABLE:
+        rows = _kernels.gather_flip(codes, filters, seeds, n_flips)
+    else:
+        rows = np.zeros((len(value), filters.shape[1]), dtype=np.uint8)
+        rows[valid] = filters[codes[valid]]
+        if n_flips:
+            rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
     return _fixed_binary(rows, valid)
 
 
@@ -91,18 +89,21 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         The encoded table (columns of ``data_contracts.encoded``), one row per record.
     """
     p = persons.reset_index(drop=True)
-    ties = _hardening.siphash(p["family_group"].astype(str), key.derive(Purpose.TIE))
-    record_seed = _hardening.siphash(p["agency"].astype(str) + "|" + p["record_id"].astype(str),
-                                     key.derive(Purpose.RECORD))
+    agencies = set(p["agency"].unique())
+    if len(agencies) > 1:
+        raise ValueError("encode one agency's records at a time")
+    agency = agencies.pop() if agencies else ""
+    ties = _hardening.siphash(p["family_group"].astype(object), key.derive(Purpose.TIE))
+    record_seed = _hardening.siphash(p["record_id"].astype(object),
+                                     key.derive(Purpose.RECORD, agency))
     values = field_values(p)
     columns: dict[str, pa.Array] = {
-        **{c: _arrow_string(p[c]) for c in ("agency", "record_id", "record_kind",
+        **{c: arrow_strings(p[c]) for c in ("agency", "record_id", "record_kind",
                                             "relationship")},
-        "family_tie": pc.binary_join_element_wise(
-            "t", pa.array(np.char.zfill(np.char.mod("%x", ties), 16)), ""),
+        "family_tie": pa.array(ties, type=pa.uint64()),
         "activity_date": pa.array(p["activity_date"].dt.date.where(
             p["activity_date"].notna(), None), pa.date32()),
-        "community": _arrow_string(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
+        "community": arrow_strings(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
     }
     for i, spec in enumerate(FIELDS):
         columns[f"enc_{spec.name}"] = _encode_field(i, spec.name, spec.tokenizer,

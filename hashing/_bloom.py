@@ -16,6 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from . import _kernels
+
 Tokenizer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Distinct values (object array of str) -> (row of each token, token as bytes object)."""
 
@@ -158,7 +160,7 @@ def build_filters(values: np.ndarray, tokenizer: Tokenizer, subkey: bytes, bits:
     rows, tokens = tokenizer(values)
     order = np.argsort(rows, kind="stable")
     rows, tokens = rows[order], tokens[order]
-    token_ids, distinct = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
+    token_ids, distinct = pd.factorize(tokens, sort=False)   # int codes stay numeric
     positions = token_positions(np.asarray(distinct, dtype=object), subkey, bits, hashes)
     images = [_token_filters(positions, width, permutation, 0)]
     if permutation is not None:
@@ -175,6 +177,10 @@ def build_filters(values: np.ndarray, tokenizer: Tokenizer, subkey: bytes, bits:
     template_words = template.view(word) if permutation is not None else None
     starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
     bounds = np.concatenate([starts, [len(rows)]])
+    if _kernels.AVAILABLE and word is np.uint64:     # compiled twin of the loop below
+        return _kernels.or_filters(bounds, rows, token_ids, images[0],
+                                   images[1] if permutation is not None else None,
+                                   template_words, n).view(np.uint8)
     first = 0
     while first < len(starts):
         last = min(len(starts), first + max(1, int(np.searchsorted(

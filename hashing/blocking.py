@@ -20,7 +20,7 @@ address         house number + street name + ZIP5
 Last-name words include hyphen parts and DPSCS alias last names; first-name keys include
 nickname canonical forms and alias first names (at most 4 keys and 3 words a record).
 Everything is vectorized: words are split with pyarrow, phonetic codes are computed once
-per distinct word, and the keyed hash runs over numpy arrays (:mod:`hashing._siphash`).
+per distinct word, and the keyed hash runs compiled over arrays (:mod:`hashing._kernels`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._siphash import siphash24
+from ._kernels import siphash24_rows
 
 RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "address")
 MAX_KEYS = 4
@@ -48,9 +48,8 @@ class _Words:
     """The words of a space-joined column, flattened: ``rec`` (record of each word) and, per
     word, its own code, Soundex code and Metaphone code (each computed per distinct word)."""
 
-    def __init__(self, joined: pd.Series, limit: int) -> None:
-        arr = pa.array(joined.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-        lists = pc.list_slice(pc.split_pattern(arr, " "), 0, limit)
+    def __init__(self, joined: pa.Array, limit: int) -> None:
+        lists = pc.list_slice(pc.split_pattern(joined, " "), 0, limit)
         self.rec = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
         flat = pc.list_flatten(lists)
         keep = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
@@ -95,7 +94,7 @@ def _lists(rec: np.ndarray, tokens: np.ndarray, n: int) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens, type=pa.uint64()))
 
 
-def blocking_tokens(persons: pd.DataFrame, values: dict[str, pd.Series], subkey: bytes
+def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: bytes
                     ) -> dict[str, pa.ListArray]:
     """Keyed blocking tokens per rule for each person record (row order kept).
 
@@ -155,6 +154,6 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pd.Series], subkey:
     for rule in RULES:
         rec, words = parts[rule]
         tag = np.full(len(rec), _TAG[rule], dtype=np.uint64)
-        tokens = siphash24(subkey, [tag, *words]) if len(rec) else np.empty(0, np.uint64)
+        tokens = siphash24_rows(subkey, [tag, *words]) if len(rec) else np.empty(0, np.uint64)
         out[f"blk_{rule}"] = _lists(rec.astype(np.int64), tokens, n)
     return out

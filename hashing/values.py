@@ -1,45 +1,57 @@
-"""The plain value each encoded field and blocking rule is built from (agency side only)."""
+"""The plain value each encoded field and blocking rule is built from (agency side only).
+
+Values stay Arrow string arrays (null = missing) so that every step is an Arrow kernel.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _words(*parts: pd.Series) -> pd.Series:
+def arrow_strings(values: pd.Series) -> pa.Array:
+    """A string column as an Arrow string array (zero-copy for Arrow-backed columns)."""
+    arr = pa.array(values, from_pandas=True)
+    return arr if arr.type == pa.string() else arr.cast(pa.string())
+
+
+def _words(*parts: pd.Series) -> pa.Array:
     """Space-joined words of string columns and list columns (aliases, nickname keys),
-    per record; None where there are none. Order and repeats do not matter to a filter."""
+    per record; null where there are none. Order and repeats do not matter to a filter."""
     joined = []
     for s in parts:
-        arr = pa.array(s.astype(object).where(s.notna(), None).to_numpy(dtype=object),
-                       from_pandas=True)
+        if s.dtype == object:
+            arr = pa.array(s.to_numpy(dtype=object), from_pandas=True)
+        else:
+            arr = pa.array(s, from_pandas=True)
         if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
             arr = pc.binary_join(arr.cast(pa.list_(pa.string())), " ")
         joined.append(arr.cast(pa.string()))
     out = pc.utf8_trim_whitespace(pc.binary_join_element_wise(
         *joined, " ", null_handling="replace", null_replacement=""))
-    out = pc.if_else(pc.equal(out, ""), None, out)
-    return pd.Series(out.to_numpy(zero_copy_only=False), dtype=object)
+    return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
 
 
-def field_values(persons: pd.DataFrame) -> dict[str, pd.Series]:
-    """The string each field encodes, per record (``None`` where missing)."""
+def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
+    """The string each field encodes, per record (null where missing)."""
     p = persons.reset_index(drop=True)
-    dob_codes, dob_uniques = pd.factorize(p["dob"])
-    dob_str = np.array(list(dob_uniques.strftime("%Y%m%d")) + [None], dtype=object)
-    street = (p["addr_number"] + " " + p["addr_street_name"]).fillna(p["addr_street_name"])
+    dob = pc.dictionary_encode(pa.array(p["dob"], type=pa.timestamp("ns"), from_pandas=True))
+    dob_text = pc.take(pc.strftime(dob.dictionary, format="%Y%m%d"), dob.indices)
+    number, street_name = arrow_strings(p["addr_number"]), arrow_strings(p["addr_street_name"])
+    street = pc.coalesce(pc.binary_join_element_wise(number, street_name, " "), street_name)
+    ssn = arrow_strings(p["ssn"])
+    ok = pc.fill_null(pc.equal(arrow_strings(p["ssn_status"]), "ok"), False)
     return {
-        "first_name": p["first_name"],
-        "middle_name": p["middle_name"],
-        "last_name": p["last_name"],
+        "first_name": arrow_strings(p["first_name"]),
+        "middle_name": arrow_strings(p["middle_name"]),
+        "last_name": arrow_strings(p["last_name"]),
         "first_keys": _words(p["first_name_keys"], p["alias_first_names"]),
         "last_words": _words(p["last_name"], p["alias_last_names"]),
-        "dob": pd.Series(dob_str[np.where(dob_codes < 0, len(dob_uniques), dob_codes)]),
-        "sex": p["sex"],
-        "ssn": p["ssn"].where(p["ssn_status"] == "ok"),
+        "dob": dob_text,
+        "sex": arrow_strings(p["sex"]),
+        "ssn": pc.if_else(ok, ssn, pa.scalar(None, pa.string())),
         "street": street,
-        "unit": p["addr_unit"].str.replace(" ", "_", regex=False),
-        "zip": p["addr_zip5"],
+        "unit": pc.replace_substring(arrow_strings(p["addr_unit"]), " ", "_"),
+        "zip": arrow_strings(p["addr_zip5"]),
     }

@@ -12,6 +12,15 @@ Families are generated in chunks (a chunk never splits a family); each chunk
 has its own random stream ``default_rng([seed, chunk])`` and is streamed to
 the three files (CSV/TXT appends, Parquet row groups) and to ``truth/``.
 
+Family members are slots of a household (see ``_NS``). DJS guardians use every
+relationship of the spec: mostly parents (MOTHER first), grandparents, an aunt/uncle
+(a parent's sibling), an adult sibling (18-30), an unrelated household adult (OTHER) and
+a few % FOSTER PARENTs, who are no kin: a one-person family of their own (another surname
+and household, where the youth lives), sometimes known to DHS in their own case. About
+10 % of DJS families have two youths in DJS with the same guardians on both rows. DPSCS
+family contacts likewise cover spouse/partner, parents, children, siblings, a grandmother
+and an aunt; sex and age always fit the relationship.
+
 The layouts follow ``/work/shared/specs/agency_extracts.md``.
 """
 
