@@ -11,7 +11,7 @@ SEED    ?= 7
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: venv demo test test-slow bench-ingest lock clean
+.PHONY: venv demo test test-slow bench-ingest bench-encode lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,9 @@ venv: $(STAMP)
 ## make demo: synthetic night -> nightly flow on the embedded Prefect -> summary
 demo: venv
 	$(BIN)/sst-link synth --out $(DEMO)/extracts --scale $(SCALE) --seed $(SEED)
-	$(BIN)/sst-link run --extracts $(DEMO)/extracts --out $(DEMO)/runs --truth $(DEMO)/extracts/truth
+	@test -f $(DEMO)/linkage.key || $(BIN)/sst-link keygen --out $(DEMO)/linkage.key
+	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
+	    --out $(DEMO)/runs --truth $(DEMO)/extracts/truth
 
 ## make test: the default suite (< 10 min on 2 cores)
 test: venv
@@ -35,6 +37,10 @@ test-slow: venv
 
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py --scale large
+
+bench-encode: venv
+	$(BIN)/python benchmarks/bench_encode.py --scale medium
+	$(BIN)/python benchmarks/bench_encode.py --scale large
 
 ## make lock: re-resolve requirements.in into requirements.lock in a throw-away venv
 lock:

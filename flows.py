@@ -8,6 +8,8 @@ parameters, logs, results and artifacts hold only paths, agency names and counts
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,10 +52,55 @@ def ingest(extract: str, agency: str, night: str, config: str | None, staging: s
     return summary
 
 
+@task(name="encode", persist_result=False, cache_policy=NONE, retries=2,
+      retry_delay_seconds=[2, 10], retry_condition_fn=_retry_io_only)
+def encode(persons: str, agency: str, night: str, config: str | None, out_dir: str
+           ) -> dict[str, Any]:
+    """Encode one agency's staged person records with the linkage key."""
+    result = nightly.encode_agency(Path(persons), agency, night, load_settings(
+        Path(config) if config else None), Path(out_dir))
+    get_run_logger().info("%s: %s records encoded into %s (key %s)", agency,
+                          result["records"], result["file"], result["key_id"])
+    return result
+
+
+@flow(name="agency_encode", persist_result=False, log_prints=False)
+def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
+                  config: str | None = None) -> dict[str, Any]:
+    """What one agency runs on its own side: contract, then encoding.
+
+    Writes ``encoded_<agency>_<night>.parquet`` and ``quarantine_<agency>_<night>.csv``
+    into ``out``: all the agency sends to the linkage side.
+
+    Args:
+        extract: the agency's extract file.
+        agency: ``DHS``, ``DJS`` or ``DPSCS``.
+        out: folder for the encoded extract and its quarantine list.
+        night: ``YYYYMMDD``; default from the file name.
+        config: TOML file overriding ``configs/default.toml``.
+
+    Returns:
+        Counts and the encoded file's fingerprint.
+    """
+    settings = load_settings(Path(config) if config else None)
+    nightly.load_key(settings)                              # fail before reading data
+    night = night or nightly.night_of(Path(extract))
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".sst-agency-", dir=out) as staging:
+        os.chmod(staging, 0o700)
+        summary = ingest(extract, agency, night, config, staging)
+        nightly.check_quarantine_limits([summary], settings.ingest.quarantine_limit)
+        result = encode(str(nightly.persons_path(Path(staging), agency, night)), agency,
+                        night, config, out)
+        shutil.copyfile(nightly.quarantine_path(Path(staging), agency, night),
+                        Path(out) / f"quarantine_{agency}_{night}.csv")
+    return {**summary, "encoded": result}
+
+
 @flow(name="nightly_linkage", persist_result=False, log_prints=False)
 def nightly_linkage(extracts: str, out: str, night: str | None = None,
                     config: str | None = None) -> dict[str, Any]:
-    """One night: ingest the three agency extracts and write the run folder.
+    """One night: ingest and encode the three agency extracts and write the run folder.
 
     Args:
         extracts: folder with ``dhs_clients_<night>.csv``, ``djs_youth_<night>.txt`` and
@@ -68,6 +115,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     settings = load_settings(Path(config) if config else None)
+    nightly.load_key(settings)                              # fail before reading data
     night, paths = find_extracts(Path(extracts), night)
     with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
                    keep_staging=settings.run.keep_staging) as run:
@@ -75,16 +123,19 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         summaries = [ingest(str(paths[a]), a, night, config, str(run.staging))
                      for a in AGENCIES]
         nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
+        encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night, config,
+                          str(run.exchange)) for a in AGENCIES]
         nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
         manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
                                           settings=settings, summaries=summaries,
-                                          stages=["ingest"])
+                                          stages=["ingest", "encode"], encoded=encoded)
         run_dir = run.commit(manifest)
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",
                              description="Rows read and quarantined per agency")
     logger.info("run folder %s complete", run_dir)
-    return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"]}
+    return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"],
+            "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"]}
 
 
 if __name__ == "__main__":  # pragma: no cover

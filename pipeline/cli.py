@@ -98,6 +98,10 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
                       or "-", f"{c['records_out']:,}")
     out.print(table)
     run_dir = Path(result["run_dir"])
+    encoded = result.get("encoded") or {}
+    if encoded:
+        out.print(f"encoded with key {result['key_id']}: " + ", ".join(
+            f"{a} {e['records']:,}" for a, e in encoded.items()) + " records", highlight=False)
     out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv)",
               highlight=False)
     if truth is not None:
@@ -113,6 +117,46 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
 
 @app.command()
 @_one_line_errors
+def keygen(
+    out_path: Annotated[Path, typer.Option("--out", help="Key file to create (mode 0600; "
+                                           "an existing file is never overwritten).")],
+) -> None:
+    """Create the linkage secret the three agencies share, and print its key id."""
+    from hashing import LinkageKey
+
+    key = LinkageKey.generate(out_path)
+    out.print(f"linkage key {key.key_id} written to {out_path} (mode 600). Give the same "
+              "file to each agency over a secure channel; never to the linkage side.",
+              highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def encode(
+    agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
+    extract: Annotated[Path, typer.Option(help="The agency's extract file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for encoded_<agency>_<night>"
+                                          ".parquet and quarantine_<agency>_<night>.csv.")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML file overriding "
+                                                   "configs/default.toml.")] = None,
+    night: Night = None,
+) -> None:
+    """Run the agency_encode flow: contract, then keyed encoding (key from
+    encoding.key_file or SST_LINKAGE_KEY_FILE). Its output is all an agency sends."""
+    from flows import agency_encode
+
+    result = agency_encode(str(extract), agency.upper(), str(out_dir), night,
+                           str(config) if config else None)
+    enc = result["encoded"]
+    reasons = ", ".join(f"{r} {n:,}" for r, n in result["quarantine_by_reason"].items())
+    out.print(f"{agency.upper()}: {result['rows_read']:,} rows read, "
+              f"{result['rows_quarantined']:,} quarantined ({reasons or 'none'}); "
+              f"{enc['records']:,} records encoded into {Path(out_dir) / enc['file']} "
+              f"with key {enc['key_id']}", highlight=False)
+
+
+@app.command()
+@_one_line_errors
 def check(
     extract: Annotated[Path, typer.Argument(help="One agency extract file.")],
     agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
@@ -120,18 +164,12 @@ def check(
     config: Annotated[Optional[Path], typer.Option(help="TOML overrides.")] = None,
 ) -> None:
     """Check one extract against its contract and print counts (writes nothing)."""
-    import re
-
     from data_contracts import load_extract, parse_night
     from pipeline.config import load_settings
+    from pipeline.nightly import night_of
 
     settings = load_settings(config)
-    if night is None:
-        m = re.search(r"_(\d{8})\.", extract.name)
-        if not m:
-            raise SstError("cannot tell the night from the file name", where=str(extract),
-                           hint="pass --night YYYYMMDD")
-        night = m.group(1)
+    night = night or night_of(extract)
     result = load_extract(extract, agency.upper(), parse_night(night), settings.ingest.contract())
     out.print_json(data=result.summary())
     if result.quarantined_share > settings.ingest.quarantine_limit:

@@ -1,8 +1,9 @@
 """The nightly run's stages as plain functions (``flows.py`` only wires them).
 
-Stages built so far: **ingest** (each agency's extract through its contract). Encode, link
-and publish are added by later work to the same flow; the manifest's ``stages`` lists what
-a run actually did.
+Stages built so far: **ingest** (each agency's extract through its contract) and
+**encode** (each agency's person records into a keyed, hardened encoded extract). Link and
+publish are added by later work to the same flow; the manifest's ``stages`` lists what a
+run actually did.
 
 What crosses a stage boundary is a path or a dict of counts, never a data frame: Prefect
 records task inputs and results, and person frames hold PII.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import platform
+import re
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -22,11 +24,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_contracts import (AGENCIES, QUARANTINE_COLUMNS, QuarantineLimitError, load_extract,
-                            parse_night)
+from data_contracts import (AGENCIES, QUARANTINE_COLUMNS, ContractError, QuarantineLimitError,
+                            load_extract, parse_night)
+from data_contracts.communities import load_crosswalk
+from hashing import LinkageKey, encode_file
 
 from .config import Settings
-from .run_folder import write_private
+from .run_folder import sha256_of, write_private
 
 
 def software_version() -> str:
@@ -35,6 +39,19 @@ def software_version() -> str:
         return metadata.version("sst-linkage")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
+
+
+def night_of(extract: Path) -> str:
+    """The ``YYYYMMDD`` in an extract's file name.
+
+    Raises:
+        ContractError: the name carries no night.
+    """
+    m = re.search(r"_(\d{8})\.[a-z]+$", Path(extract).name)
+    if not m:
+        raise ContractError("cannot tell the night from the file name", where=str(extract),
+                            hint="pass --night YYYYMMDD")
+    return m.group(1)
 
 
 def persons_path(staging: Path, agency: str, night: str) -> Path:
@@ -77,6 +94,38 @@ def ingest_agency(extract: Path, agency: str, night: str, settings: Settings,
     return result.summary()
 
 
+def load_key(settings: Settings) -> LinkageKey:
+    """The linkage key named by ``encoding.key_file`` or ``SST_LINKAGE_KEY_FILE``.
+
+    Raises:
+        KeyFileError: no key configured, missing, readable by others or malformed.
+    """
+    return LinkageKey.load(settings.encoding.key_file or None)
+
+
+def encode_agency(persons: Path, agency: str, night: str, settings: Settings,
+                  out_dir: Path) -> dict[str, Any]:
+    """Encode one agency's staged person frame into ``encoded_<agency>_<night>.parquet``.
+
+    Args:
+        persons: the staged person frame (from :func:`ingest_agency`).
+        agency: ``DHS``, ``DJS`` or ``DPSCS``.
+        night: ``YYYYMMDD``.
+        settings: run settings (key file, encoding, community crosswalk).
+        out_dir: where the encoded extract goes (what the agency sends).
+
+    Returns:
+        Counts and fingerprints only: records, file name, SHA-256, key id.
+    """
+    key = load_key(settings)
+    crosswalk = load_crosswalk(settings.communities.crosswalk_path)
+    path, records = encode_file(Path(persons), agency, night, key, settings.encoding,
+                                crosswalk, Path(out_dir))
+    return {"agency": agency, "file": path.name, "sha256": sha256_of(path),
+            "records": records, "key_id": key.key_id,
+            "encoding_sha256": settings.encoding.sha256()}
+
+
 def check_quarantine_limits(summaries: list[dict[str, Any]], limit: float) -> None:
     """Stop the run when any agency's quarantined share passes the limit.
 
@@ -116,7 +165,8 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
 
 
 def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
-                   summaries: list[dict[str, Any]], stages: list[str]) -> dict[str, Any]:
+                   summaries: list[dict[str, Any]], stages: list[str],
+                   encoded: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The manifest (``outputs`` fingerprints are added by the run folder on commit)."""
     return {
         "manifest_version": 1,
@@ -127,7 +177,10 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
         "software": {"sst_linkage": software_version(), "python": platform.python_version(),
                      "host_cpus": os.cpu_count()},
         "stages": stages,
-        "linkage_key_id": None,
+        "linkage_key_id": encoded[0]["key_id"] if encoded else None,
+        "encoding_sha256": settings.encoding.sha256() if encoded else None,
+        "encoded": {e["agency"]: {k: e[k] for k in ("file", "sha256", "records")}
+                    for e in encoded or []},
         "inputs": {s["agency"]: {"file": s["file"], "sha256": s["sha256"]} for s in summaries},
         "config": settings.to_dict(),
         "config_sha256": settings.sha256(),

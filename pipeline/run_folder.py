@@ -9,7 +9,9 @@ root: an exclusive ``flock`` on ``ROOT/.sst-run.lock``; a second run waits up to
 
 The agency-side staging folder (``ROOT/.agency-side/<run id>/``, mode 0700) holds the
 person frames between the contract and the encoder; it holds PII, is never part of the run
-folder, and is removed when the run ends unless ``keep_staging`` is set.
+folder, and is removed when the run ends unless ``keep_staging`` is set. The exchange
+folder (``ROOT/.exchange/<run id>/``) holds the encoded extracts the linkage side reads: the
+only files the two sides share.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from data_contracts import RunFolderError
 
 LOCK_NAME = ".sst-run.lock"
 AGENCY_SIDE = ".agency-side"
+EXCHANGE = ".exchange"
 
 
 def new_run_id(night: str, now: datetime | None = None) -> str:
@@ -95,6 +98,12 @@ class RunFolder:
         """Agency-side staging folder (PII; mode 0700; removed at the end)."""
         return self.root / AGENCY_SIDE / self.run_id
 
+    @property
+    def exchange(self) -> Path:
+        """Where the agency side leaves encoded extracts for the linkage side (no PII;
+        mode 0750; removed at the end with the staging folder)."""
+        return self.root / EXCHANGE / self.run_id
+
     def _lock(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -123,11 +132,11 @@ class RunFolder:
         """With the lock held, no other run is going: leftovers of killed runs go."""
         for p in self.root.glob(".*.partial"):
             shutil.rmtree(p, ignore_errors=True)
-        side = self.root / AGENCY_SIDE
-        if side.is_dir():
-            for p in side.iterdir():
-                if p.name != self.run_id:
-                    shutil.rmtree(p, ignore_errors=True)
+        for side in (self.root / AGENCY_SIDE, self.root / EXCHANGE):
+            if side.is_dir():
+                for p in side.iterdir():
+                    if p.name != self.run_id:
+                        shutil.rmtree(p, ignore_errors=True)
 
     def __enter__(self) -> RunFolder:
         self._lock()
@@ -139,6 +148,8 @@ class RunFolder:
             self.partial.mkdir(mode=0o755)
             (self.root / AGENCY_SIDE).mkdir(mode=0o700, exist_ok=True)
             self.staging.mkdir(mode=0o700)
+            (self.root / EXCHANGE).mkdir(mode=0o750, exist_ok=True)
+            self.exchange.mkdir(mode=0o750)
         except BaseException:
             self._release()
             raise
@@ -186,5 +197,6 @@ class RunFolder:
                 shutil.rmtree(self.partial, ignore_errors=True)
             if not self.keep_staging:
                 shutil.rmtree(self.staging, ignore_errors=True)
+                shutil.rmtree(self.exchange, ignore_errors=True)
         finally:
             self._release()

@@ -24,6 +24,22 @@ def small_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def linkage_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linkage key for the session, named by SST_LINKAGE_KEY_FILE as a steward would."""
+    from hashing import LinkageKey
+
+    path = tmp_path_factory.mktemp("key") / "linkage.key"
+    LinkageKey.generate(path)
+    old = os.environ.get("SST_LINKAGE_KEY_FILE")
+    os.environ["SST_LINKAGE_KEY_FILE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SST_LINKAGE_KEY_FILE", None)
+    else:
+        os.environ["SST_LINKAGE_KEY_FILE"] = old
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
     """A temporary Prefect database and server for the whole session (~12 s to start)."""

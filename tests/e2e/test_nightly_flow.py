@@ -51,7 +51,12 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert manifest["run_id"] == run_dir.name and manifest["night"] == "20261125"
     assert set(manifest["inputs"]) == {"DHS", "DJS", "DPSCS"}
     assert manifest["outputs"]["quarantine.csv"]["sha256"]
-    assert manifest["linkage_key_id"] is None and manifest["stages"] == ["ingest"]
+    from hashing import LinkageKey
+
+    assert manifest["stages"] == ["ingest", "encode"]
+    assert manifest["linkage_key_id"] == LinkageKey.load().key_id
+    assert {a: e["records"] for a, e in manifest["encoded"].items()} == {
+        a: c["records_out"] for a, c in manifest["counts"].items()}
 
     truth = json.loads((small_night / "truth" / "summary.json").read_text())
     q = pd.read_csv(run_dir / "quarantine.csv", dtype=str)
@@ -71,6 +76,7 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     # no staging (PII) left, no partial folder, and no input value in what the run wrote
     assert not list(out.glob(".*.partial"))
     assert not any((out / ".agency-side").iterdir())
+    assert not any((out / ".exchange").iterdir())
     needles = _pii_values(small_night)
     assert len(needles) > 1000
     searched = [*run_dir.iterdir(), *_prefect_database_files()]

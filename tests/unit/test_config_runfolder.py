@@ -42,11 +42,17 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, fragment: str) 
 
 
 def test_every_default_setting_is_documented() -> None:
-    text = DEFAULT_CONFIG.read_text()
+    lines = DEFAULT_CONFIG.read_text().splitlines()
     for table, values in load_settings().to_dict().items():
-        for key in values:
-            line = next(i for i, l in enumerate(text.splitlines()) if l.startswith(f"{key} ="))
-            assert text.splitlines()[line - 1].startswith("#"), f"{table}.{key} has no comment"
+        for key, value in values.items():
+            if isinstance(value, dict):          # a sub-table: header, comment, every key
+                at = lines.index(f"[{table}.{key}]")
+                assert lines[at + 1].startswith("#"), f"[{table}.{key}] has no comment"
+                for sub in value:
+                    assert any(l.startswith(f"{sub} =") for l in lines[at:]), f"{key}.{sub}"
+                continue
+            line = next(i for i, l in enumerate(lines) if l.startswith(f"{key} ="))
+            assert lines[line - 1].startswith("#"), f"{table}.{key} has no comment"
 
 
 def test_run_folder_is_complete_or_absent(tmp_path: Path) -> None:
