@@ -62,7 +62,7 @@ class EncodingSettings:
     key_file: str = ""
     filters: dict[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
     balance: bool = True
-    flip_fraction: float = 0.02
+    flip_fraction: float = 0.05
     flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "street")
 
     def validate(self) -> list[str]:
