@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from . import normalize as nz
 from .reasons import PRECEDENCE, QuarantineReason
@@ -36,6 +37,8 @@ PERSON_COLUMNS: tuple[str, ...] = (
 """Columns of the person frame every contract returns (documented in README.md)."""
 
 _STR = pd.StringDtype("pyarrow")
+LIST_OF_STRINGS = pd.ArrowDtype(pyarrow.list_(pyarrow.string()))
+"""Name lists (nickname keys, aliases) stay Arrow lists: columnar all the way to the encoder."""
 _REASON_RANK = {r.value: i for i, r in enumerate(PRECEDENCE)}
 _CHECK_TO_REASON = {"field_uniqueness": QuarantineReason.DUPLICATE_ID.value,
                     **{r.value: r.value for r in QuarantineReason}}
@@ -52,9 +55,9 @@ _PERSON_CHECKS: dict[str, pa.Column] = {
                      "addr_number", "addr_street_name", "addr_unit", "addr_city",
                      "addr_state", "agency_status")},
         "name_suffix": pa.Column(_STR, pa.Check.isin(nz.SUFFIXES), nullable=True),
-        "first_name_keys": pa.Column(object),
-        "alias_first_names": pa.Column(object),
-        "alias_last_names": pa.Column(object),
+        "first_name_keys": pa.Column(LIST_OF_STRINGS),
+        "alias_first_names": pa.Column(LIST_OF_STRINGS),
+        "alias_last_names": pa.Column(LIST_OF_STRINGS),
         "dob": pa.Column("datetime64[ns]", nullable=True),
         "sex": pa.Column(_STR, pa.Check.isin(("M", "F")), nullable=True),
         "ssn_status": pa.Column(_STR, pa.Check.isin(("ok", "missing", "placeholder",
@@ -229,7 +232,11 @@ def finish(agency: str, path: Path, persons: pd.DataFrame, quarantine: list[pd.D
         elif c in ("dob", "activity_date"):
             persons[c] = pd.to_datetime(persons[c]).astype("datetime64[ns]")
         elif c in ("first_name_keys", "alias_first_names", "alias_last_names"):
-            persons[c] = persons[c].astype(object)
+            values = persons[c]
+            persons[c] = values if values.dtype == LIST_OF_STRINGS else pd.Series(
+                pd.arrays.ArrowExtensionArray(pyarrow.array(
+                    values.to_numpy(dtype=object), type=pyarrow.list_(pyarrow.string()),
+                    from_pandas=True)), index=values.index)
         else:
             persons[c] = persons[c].astype(_STR)
     try:

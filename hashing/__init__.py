@@ -116,6 +116,15 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
     return pa.Table.from_arrays([columns[c] for c in order], schema=schema)
 
 
+def _pandas_type(t: pa.DataType) -> object:
+    """Staged person frames come back Arrow-backed, as the contracts made them."""
+    if t == pa.string():
+        return pd.StringDtype("pyarrow")
+    if pa.types.is_list(t):
+        return pd.ArrowDtype(t)
+    return None
+
+
 def encode_file(persons_parquet: Path, agency: str, night: str, key: LinkageKey,
                 settings: EncodingSettings, crosswalk: dict[str, str], out_dir: Path
                 ) -> tuple[Path, int]:
@@ -124,8 +133,7 @@ def encode_file(persons_parquet: Path, agency: str, night: str, key: LinkageKey,
     Returns:
         The encoded file's path and its number of records.
     """
-    persons = pq.read_table(persons_parquet).to_pandas(
-        types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
+    persons = pq.read_table(persons_parquet).to_pandas(types_mapper=_pandas_type)
     table = encode_extract(persons, key, settings, crosswalk)
     meta = EncodedMeta(key_id=key.key_id, agency=agency, night=night,
                        encoding=settings.describe(), encoding_sha256=settings.sha256())

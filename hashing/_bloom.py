@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _kernels
 
@@ -62,10 +64,13 @@ def positional_chars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def words(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Space-separated words of each distinct value, as whole tokens."""
-    s = pd.Series(values, dtype=object).str.split(" ").explode()
-    s = s[s.notna() & (s != "")]
-    return s.index.to_numpy(dtype=np.int64), s.to_numpy(dtype=object)
+    """Space-separated words of each distinct value, as whole tokens (Arrow's splitter)."""
+    lists = pc.split_pattern(pa.array(values, type=pa.string()), " ")
+    rows = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
+    flat = pc.list_flatten(lists)
+    keep = pc.greater(pc.utf8_length(flat), 0)
+    return rows[keep.to_numpy(zero_copy_only=False)], \
+        flat.filter(keep).to_numpy(zero_copy_only=False)
 
 
 def dob_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,16 +111,24 @@ def _token_bytes(token: object) -> bytes:
     return str(token).encode("utf-8")
 
 
+_POSITIONS: dict[tuple[bytes, int, int], dict[object, np.ndarray]] = {}
+
+
 def token_positions(tokens: np.ndarray, subkey: bytes, bits: int, hashes: int) -> np.ndarray:
     """``hashes`` positions in ``[0, bits)`` per distinct token: keyed BLAKE2b (the subkey is
     the field's HKDF output), read as 16-bit words. ``bits`` is a power of two, so the
-    reduction has no modulo bias."""
+    reduction has no modulo bias. Each token is hashed once per process and key (the three
+    agencies of a single-site night share most tokens)."""
+    cache = _POSITIONS.setdefault((subkey, bits, hashes), {})
     out = np.empty((len(tokens), hashes), dtype=np.int64)
     for i, t in enumerate(tokens):
-        digest = hashlib.blake2b(_token_bytes(t), key=subkey, digest_size=2 * hashes,
-                                 person=b"sst-bloom-v1").digest()
-        out[i] = np.frombuffer(digest, dtype="<u2")
-    return out & (bits - 1)
+        row = cache.get(t)
+        if row is None:
+            digest = hashlib.blake2b(_token_bytes(t), key=subkey, digest_size=2 * hashes,
+                                     person=b"sst-bloom-v1").digest()
+            row = cache[t] = np.frombuffer(digest, dtype="<u2") & (bits - 1)
+        out[i] = row
+    return out
 
 
 def _token_filters(positions: np.ndarray, width: int, permutation: np.ndarray | None,

@@ -10,26 +10,27 @@
   counted), yet the same record always encodes the same way (deterministic), and true
   matches lose only a little Dice similarity.
 
-Per-record seeds are SipHash-2-4 (keyed with a 128-bit HKDF subkey, through pandas'
-vectorized ``hash_array``) of ``agency|record_id``; positions come from a splitmix64 stream
-of that seed, in numpy.
+Per-record seeds are SipHash-2-4 (keyed with a 128-bit HKDF subkey that is specific to the
+agency) of the record id; positions come from a splitmix64 stream of that seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from . import _kernels
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def siphash(values: pd.Series, subkey: bytes) -> np.ndarray:
-    """Keyed SipHash-2-4 (128-bit key) of each string, as uint64, vectorized."""
-    # pandas encodes key and values with one codec; latin-1 keeps all 128 key bits. The
-    # values hashed here are ASCII (validated ids, normalized identifiers).
-    key = subkey[:16].decode("latin-1")
-    return pd.util.hash_array(values.astype(object).to_numpy(), hash_key=key,
-                              encoding="latin-1", categorize=True)
+def siphash(values, subkey: bytes) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Keyed SipHash-2-4 (128-bit key) of each string's UTF-8 bytes, as uint64.
+
+    Args:
+        values: a pandas string Series or a pyarrow string array (null hashes as "").
+        subkey: the purpose's HKDF subkey (its first 16 bytes key the PRF).
+    """
+    return _kernels.siphash_strings(subkey, values)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:

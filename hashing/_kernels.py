@@ -78,6 +78,37 @@ if AVAILABLE:
         return out
 
     @nb.njit(parallel=True, cache=True)
+    def _siphash_bytes(k0, k1, offsets, data):  # type: ignore[no-untyped-def]
+        n = len(offsets) - 1
+        out = np.empty(n, np.uint64)
+        for i in nb.prange(n):
+            start = offsets[i]
+            length = offsets[i + 1] - start
+            v0 = k0 ^ np.uint64(0x736F6D6570736575)
+            v1 = k1 ^ np.uint64(0x646F72616E646F6D)
+            v2 = k0 ^ np.uint64(0x6C7967656E657261)
+            v3 = k1 ^ np.uint64(0x7465646279746573)
+            full = length // 8
+            for blk in range(full + 1):
+                m = np.uint64(0)
+                if blk < full:
+                    for j in range(8):
+                        m |= np.uint64(data[start + 8 * blk + j]) << np.uint64(8 * j)
+                else:
+                    for j in range(length - 8 * full):
+                        m |= np.uint64(data[start + 8 * full + j]) << np.uint64(8 * j)
+                    m |= np.uint64(length & 0xFF) << np.uint64(56)
+                v3 ^= m
+                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+                v0 ^= m
+            v2 ^= np.uint64(0xFF)
+            for _ in range(4):
+                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+            out[i] = v0 ^ v1 ^ v2 ^ v3
+        return out
+
+    @nb.njit(parallel=True, cache=True)
     def _or_rows(starts, rows, token_ids, image, n_values):  # type: ignore[no-untyped-def]
         width = image.shape[1]
         out = np.zeros((n_values, width), np.uint64)
@@ -127,6 +158,40 @@ def siphash24_rows(key: bytes, words: list[np.ndarray]) -> np.ndarray:
     k1 = np.uint64(int.from_bytes(key[8:16], "little"))
     return _siphash_rows(k0, k1, np.ascontiguousarray(np.stack(
         [np.asarray(w, dtype=np.uint64) for w in words], axis=1)))
+
+
+def siphash_strings(key: bytes, values) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """SipHash-2-4 of each string's UTF-8 bytes (null as empty) under a 128-bit key: the
+    standard algorithm over variable-length messages, read straight from Arrow buffers.
+
+    Args:
+        key: 16 (or more; the first 16 are used) secret bytes.
+        values: a pyarrow string array (or anything ``pa.array`` turns into one).
+    """
+    import pyarrow as pa
+
+    arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string(),
+                                                               from_pandas=True)
+    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    if arr.offset or arr.null_count:
+        arr = pa.concat_arrays([arr.fill_null("")])
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
+        else np.zeros(1, np.uint8)
+    if not AVAILABLE:
+        return _siphash_strings_numpy(key, offsets, data)
+    k0 = np.uint64(int.from_bytes(key[:8], "little"))
+    k1 = np.uint64(int.from_bytes(key[8:16], "little"))
+    return _siphash_bytes(k0, k1, offsets, data)
+
+
+def _siphash_strings_numpy(key: bytes, offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Reference: messages padded into words, then :func:`_siphash.siphash24` per length."""
+    from ._siphash import siphash_bytes
+
+    raw = data.tobytes()
+    return np.array([siphash_bytes(key, raw[offsets[i]:offsets[i + 1]])
+                     for i in range(len(offsets) - 1)], dtype=np.uint64)
 
 
 def or_filters(starts: np.ndarray, rows: np.ndarray, token_ids: np.ndarray,

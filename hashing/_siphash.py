@@ -75,3 +75,27 @@ def siphash24(key: bytes, words: list[np.ndarray]) -> np.ndarray:
     v0 ^= v2
     v0 ^= v3
     return v0
+
+
+def siphash_bytes(key: bytes, message: bytes) -> int:
+    """SipHash-2-4 of one byte string: the reference for the compiled string kernel."""
+    full = len(message) // 8
+    words = [np.array([int.from_bytes(message[8 * i:8 * i + 8], "little")], dtype=np.uint64)
+             for i in range(full)]
+    tail = message[8 * full:] + bytes(7 - len(message) % 8) + bytes([len(message) & 0xFF])
+    k0 = _U(int.from_bytes(key[:8], "little"))
+    k1 = _U(int.from_bytes(key[8:16], "little"))
+    v = [np.full(1, k0 ^ _U(0x736F6D6570736575), dtype=np.uint64),
+         np.full(1, k1 ^ _U(0x646F72616E646F6D), dtype=np.uint64),
+         np.full(1, k0 ^ _U(0x6C7967656E657261), dtype=np.uint64),
+         np.full(1, k1 ^ _U(0x7465646279746573), dtype=np.uint64)]
+    tmp = np.empty(1, dtype=np.uint64)
+    for m in [*words, np.array([int.from_bytes(tail, "little")], dtype=np.uint64)]:
+        v[3] ^= m
+        _round(*v, tmp)
+        _round(*v, tmp)
+        v[0] ^= m
+    v[2] ^= _U(0xFF)
+    for _ in range(4):
+        _round(*v, tmp)
+    return int((v[0] ^ v[1] ^ v[2] ^ v[3])[0])

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernels import siphash24_rows
+from ._kernels import siphash24_rows, siphash_strings
 
 RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "address")
 MAX_KEYS = 4
@@ -39,9 +39,11 @@ MAX_WORDS = 3
 _TAG = {rule: np.uint64(i + 1) for i, rule in enumerate(RULES)}
 
 
-def stable_code(values: np.ndarray) -> np.ndarray:
-    """A stable (unkeyed) 64-bit code per string; the keyed hash is applied on top."""
-    return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
+def stable_code(values) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A stable (unkeyed: public all-zero key) 64-bit code per string; the keyed hash is
+    applied on top, over the tuple of codes."""
+    return siphash_strings(bytes(16), values if isinstance(values, pa.Array)
+                           else pa.array(np.asarray(values, dtype=object), type=pa.string()))
 
 
 class _Words:
@@ -57,7 +59,7 @@ class _Words:
         encoded = pc.dictionary_encode(flat.filter(pa.array(keep)))
         idx = encoded.indices.to_numpy()
         distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
-        self.word = stable_code(distinct)[idx]
+        self.word = stable_code(encoded.dictionary)[idx]
         self.soundex = stable_code(np.array([jellyfish.soundex(w) for w in distinct],
                                             dtype=object))[idx]
         self.metaphone = stable_code(np.array([jellyfish.metaphone(w) for w in distinct],
@@ -145,10 +147,10 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     has_addr = (p["addr_number"].notna() & p["addr_street_name"].notna()
                 & zip5.notna()).to_numpy()
     rec = np.flatnonzero(has_addr)
-    a = p.loc[has_addr]
-    address = (a["addr_number"].astype(str) + "|" + a["addr_street_name"].astype(str) + "|"
-               + a["addr_zip5"].astype(str)).to_numpy(dtype=object)
-    parts["address"] = (rec, [stable_code(address)])
+    address = pc.dictionary_encode(pc.binary_join_element_wise(
+        *(pa.array(p[c], type=pa.string(), from_pandas=True).filter(pa.array(has_addr))
+          for c in ("addr_number", "addr_street_name", "addr_zip5")), "|"))
+    parts["address"] = (rec, [stable_code(address.dictionary)[address.indices.to_numpy()]])
 
     out = {}
     for rule in RULES:
