@@ -89,6 +89,14 @@ def _per_unique(s: pd.Series, fn: Callable[[pa.StringArray], pa.Array]) -> pd.Se
     return _take_str(fn(uniq) if len(uniq) else uniq, codes, s.index)
 
 
+def _frame_per_unique(s: pd.Series, cols: list[str],
+                      fn: Callable[[pa.StringArray], dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Run a several-column parser once per distinct value and spread it back over ``s``."""
+    codes, uniq = _factorize(s)
+    res = fn(uniq) if len(uniq) else {c: np.empty(0, dtype=object) for c in cols}
+    return pd.DataFrame({c: _take_str(res[c], codes, s.index) for c in cols}, index=s.index)
+
+
 def _map_dict(arr: pa.Array, table: dict[str, str]) -> np.ndarray:
     """Vectorized dict lookup on a pyarrow string array; unmapped -> pd.NA (object array)."""
     mapped = pd.Series(arr.to_pandas(), dtype=object).map(table)
@@ -914,13 +922,8 @@ def normalize_street(s: pd.Series) -> pd.DataFrame:
         >>> normalize_street(pd.Series(["123 North Main Street Apt. 4"])).iloc[0].tolist()
         ['123 N MAIN ST APT 4', '123', 'N MAIN ST', 'APT 4']
     """
-    codes, uniq = _factorize(s)
-    cols = ["addr_street", "addr_number", "addr_street_name", "addr_unit"]
-    if len(uniq) == 0:
-        res = {c: np.empty(0, dtype=object) for c in cols}
-    else:
-        res = _normalize_street_arrow(uniq)
-    return pd.DataFrame({c: _take_str(res[c], codes, s.index) for c in cols}, index=s.index)
+    return _frame_per_unique(s, ["addr_street", "addr_number", "addr_street_name",
+                                 "addr_unit"], _normalize_street_arrow)
 
 
 _UNIT_START = (
@@ -1039,10 +1042,4 @@ def split_one_line_address(s: pd.Series) -> pd.DataFrame:
         >>> split_one_line_address(pd.Series(["1 Main St, Baltimore, MD 21217"])).iloc[0].tolist()
         ['1 MAIN ST', 'BALTIMORE', 'MD', '21217']
     """
-    codes, uniq = _factorize(s)
-    cols = ["street", "city", "state", "zip"]
-    if len(uniq) == 0:
-        res = {c: np.empty(0, dtype=object) for c in cols}
-    else:
-        res = _split_address_arrow(uniq)
-    return pd.DataFrame({c: _take_str(res[c], codes, s.index) for c in cols}, index=s.index)
+    return _frame_per_unique(s, ["street", "city", "state", "zip"], _split_address_arrow)

@@ -55,26 +55,35 @@ if AVAILABLE:
         v2 = _rotl(v2, 32)
         return v0, v1, v2, v3
 
+    @nb.njit(inline="always")
+    def _sip_init(k0, k1):  # type: ignore[no-untyped-def]
+        return (k0 ^ np.uint64(0x736F6D6570736575), k1 ^ np.uint64(0x646F72616E646F6D),
+                k0 ^ np.uint64(0x6C7967656E657261), k1 ^ np.uint64(0x7465646279746573))
+
+    @nb.njit(inline="always")
+    def _sip_block(v0, v1, v2, v3, m):  # type: ignore[no-untyped-def]
+        v3 ^= m
+        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+        v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+        return v0 ^ m, v1, v2, v3
+
+    @nb.njit(inline="always")
+    def _sip_final(v0, v1, v2, v3):  # type: ignore[no-untyped-def]
+        v2 ^= np.uint64(0xFF)
+        for _ in range(4):
+            v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
+        return v0 ^ v1 ^ v2 ^ v3
+
     @nb.njit(parallel=True, cache=True)
     def _siphash_rows(k0, k1, words):  # type: ignore[no-untyped-def]
         n, w = words.shape
         out = np.empty(n, np.uint64)
         last = np.uint64((8 * w) & 0xFF) << np.uint64(56)
         for i in nb.prange(n):
-            v0 = k0 ^ np.uint64(0x736F6D6570736575)
-            v1 = k1 ^ np.uint64(0x646F72616E646F6D)
-            v2 = k0 ^ np.uint64(0x6C7967656E657261)
-            v3 = k1 ^ np.uint64(0x7465646279746573)
+            v0, v1, v2, v3 = _sip_init(k0, k1)
             for j in range(w + 1):
-                m = words[i, j] if j < w else last
-                v3 ^= m
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-                v0 ^= m
-            v2 ^= np.uint64(0xFF)
-            for _ in range(4):
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-            out[i] = v0 ^ v1 ^ v2 ^ v3
+                v0, v1, v2, v3 = _sip_block(v0, v1, v2, v3, words[i, j] if j < w else last)
+            out[i] = _sip_final(v0, v1, v2, v3)
         return out
 
     @nb.njit(parallel=True, cache=True)
@@ -84,10 +93,7 @@ if AVAILABLE:
         for i in nb.prange(n):
             start = offsets[i]
             length = offsets[i + 1] - start
-            v0 = k0 ^ np.uint64(0x736F6D6570736575)
-            v1 = k1 ^ np.uint64(0x646F72616E646F6D)
-            v2 = k0 ^ np.uint64(0x6C7967656E657261)
-            v3 = k1 ^ np.uint64(0x7465646279746573)
+            v0, v1, v2, v3 = _sip_init(k0, k1)
             full = length // 8
             for blk in range(full + 1):
                 m = np.uint64(0)
@@ -98,14 +104,8 @@ if AVAILABLE:
                     for j in range(length - 8 * full):
                         m |= np.uint64(data[start + 8 * full + j]) << np.uint64(8 * j)
                     m |= np.uint64(length & 0xFF) << np.uint64(56)
-                v3 ^= m
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-                v0 ^= m
-            v2 ^= np.uint64(0xFF)
-            for _ in range(4):
-                v0, v1, v2, v3 = _sipround(v0, v1, v2, v3)
-            out[i] = v0 ^ v1 ^ v2 ^ v3
+                v0, v1, v2, v3 = _sip_block(v0, v1, v2, v3, m)
+            out[i] = _sip_final(v0, v1, v2, v3)
         return out
 
     @nb.njit(parallel=True, cache=True)

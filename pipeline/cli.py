@@ -41,6 +41,8 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+Config = Annotated[Optional[Path], typer.Option(
+    help="TOML file overriding configs/default.toml (only the keys it names).")]
 Night = Annotated[Optional[str], typer.Option(
     help="Night of the extracts as YYYYMMDD (default: synth uses 20261125; run uses the "
          "newest night present).")]
@@ -74,8 +76,7 @@ def run(
     extracts: Annotated[Path, typer.Option(help="Folder holding the three agency extracts.")],
     out_root: Annotated[Path, typer.Option("--out", help="Output root; the run folder is "
                                            "OUT/<run id>/.")],
-    config: Annotated[Optional[Path], typer.Option(help="TOML file overriding "
-                                                   "configs/default.toml.")] = None,
+    config: Config = None,
     night: Night = None,
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: also print "
                                                   "how the run compares with it.")] = None,
@@ -137,8 +138,7 @@ def encode(
     extract: Annotated[Path, typer.Option(help="The agency's extract file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for encoded_<agency>_<night>"
                                           ".parquet and quarantine_<agency>_<night>.csv.")],
-    config: Annotated[Optional[Path], typer.Option(help="TOML file overriding "
-                                                   "configs/default.toml.")] = None,
+    config: Config = None,
     night: Night = None,
 ) -> None:
     """Run the agency_encode flow: contract, then keyed encoding (key from
@@ -161,7 +161,7 @@ def check(
     extract: Annotated[Path, typer.Argument(help="One agency extract file.")],
     agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
     night: Night = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML overrides.")] = None,
+    config: Config = None,
 ) -> None:
     """Check one extract against its contract and print counts (writes nothing)."""
     from data_contracts import load_extract, parse_night

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -30,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from data_contracts import RunFolderError
+from data_contracts._contract import sha256_file
 
 LOCK_NAME = ".sst-run.lock"
 AGENCY_SIDE = ".agency-side"
@@ -42,13 +42,8 @@ def new_run_id(night: str, now: datetime | None = None) -> str:
     return f"{night}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 23), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256_of = sha256_file
+"""Hex SHA-256 of a file (the contracts' fingerprint function)."""
 
 
 def write_private(path: Path, data: bytes) -> None:
