@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import ConfigError
 from .normalize import zip_state
@@ -44,10 +46,12 @@ def community_of(zip5: pd.Series, state: pd.Series, crosswalk: dict[str, str]) -
     """Community per record from its ZIP5 (and its two-letter, upper-case state where the
     ZIP is unknown)."""
     # Work per distinct (ZIP, state) pair: a night has a few thousand of them.
-    pair = (zip5.astype("string").fillna("") + "|"
-            + state.astype("string").fillna("")).to_numpy(dtype=object)
-    codes, distinct = pd.factorize(pair)
-    d = pd.Series(distinct, dtype="string").str.split("|", expand=True, regex=False)
+    pair = pc.dictionary_encode(pc.binary_join_element_wise(
+        *(pc.fill_null(pa.array(x, type=pa.string(), from_pandas=True), "")
+          for x in (zip5, state)), "|"))
+    codes = pair.indices.to_numpy()
+    d = pd.Series(pair.dictionary.to_pandas(), dtype="string").str.split(
+        "|", expand=True, regex=False)
     d.columns = ["zip", "state"]
     d = d.replace("", pd.NA).astype("string")
     out = d["zip"].map(crosswalk).astype("string")

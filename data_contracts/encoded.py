@@ -106,9 +106,14 @@ def write_encoded(table: pa.Table, meta: EncodedMeta, path: Path) -> Path:
     check_columns(table.schema, str(path))
     table = table.replace_schema_metadata(meta.to_arrow())
     tmp = Path(path).with_name(Path(path).name + ".tmp")
-    # Filters are random-looking bits: compressing them costs time and saves nothing.
-    compression = {c: "none" if c.startswith("enc_") else "zstd" for c in table.column_names}
-    pq.write_table(table, tmp, compression=compression, row_group_size=256_000)
+    # Filters are random-looking bits: compressing, dictionary-encoding or keeping min/max
+    # statistics of them costs time and saves nothing.
+    filters = [c for c in table.column_names if c.startswith("enc_")]
+    others = [c for c in table.column_names if c not in filters]
+    pq.write_table(table, tmp, compression={c: "none" if c in filters else "zstd"
+                                            for c in table.column_names},
+                   use_dictionary=[c for c in others if not c.startswith("blk_")],
+                   write_statistics=others, row_group_size=256_000)
     tmp.chmod(0o640)
     tmp.rename(path)
     return Path(path)

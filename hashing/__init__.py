@@ -46,7 +46,7 @@ def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
     n, nbytes = rows.shape
     validity = pa.array(valid, type=pa.bool_()).buffers()[1]
     return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(nbytes), n, [validity, pa.py_buffer(np.ascontiguousarray(rows).tobytes())],
+        pa.binary(nbytes), n, [validity, pa.py_buffer(np.ascontiguousarray(rows))],
         null_count=int(n - valid.sum()))
 
 
@@ -101,8 +101,8 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         **{c: arrow_strings(p[c]) for c in ("agency", "record_id", "record_kind",
                                             "relationship")},
         "family_tie": pa.array(ties, type=pa.uint64()),
-        "activity_date": pa.array(p["activity_date"].dt.date.where(
-            p["activity_date"].notna(), None), pa.date32()),
+        "activity_date": pa.array(p["activity_date"], type=pa.timestamp("ns"),
+                                  from_pandas=True).cast(pa.date32()),
         "community": arrow_strings(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
     }
     for i, spec in enumerate(FIELDS):

@@ -76,13 +76,15 @@ if AVAILABLE:
 
     @nb.njit(parallel=True, cache=True)
     def _siphash_rows(k0, k1, words):  # type: ignore[no-untyped-def]
-        n, w = words.shape
+        w = len(words)
+        n = len(words[0])
         out = np.empty(n, np.uint64)
         last = np.uint64((8 * w) & 0xFF) << np.uint64(56)
         for i in nb.prange(n):
             v0, v1, v2, v3 = _sip_init(k0, k1)
-            for j in range(w + 1):
-                v0, v1, v2, v3 = _sip_block(v0, v1, v2, v3, words[i, j] if j < w else last)
+            for j in range(w):
+                v0, v1, v2, v3 = _sip_block(v0, v1, v2, v3, words[j][i])
+            v0, v1, v2, v3 = _sip_block(v0, v1, v2, v3, last)
             out[i] = _sip_final(v0, v1, v2, v3)
         return out
 
@@ -156,8 +158,8 @@ def siphash24_rows(key: bytes, words: list[np.ndarray]) -> np.ndarray:
         return siphash24(key, words)
     k0 = np.uint64(int.from_bytes(key[:8], "little"))
     k1 = np.uint64(int.from_bytes(key[8:16], "little"))
-    return _siphash_rows(k0, k1, np.ascontiguousarray(np.stack(
-        [np.asarray(w, dtype=np.uint64) for w in words], axis=1)))
+    return _siphash_rows(k0, k1, tuple(np.ascontiguousarray(w, dtype=np.uint64)
+                                       for w in words))
 
 
 def siphash_strings(key: bytes, values) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -111,11 +111,10 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     """
     p = persons.reset_index(drop=True)
     n = len(p)
-    dob = p["dob"]
-    has_dob = dob.notna().to_numpy()
-    year = dob.dt.year.fillna(0).to_numpy(dtype=np.int64)
-    month = dob.dt.month.fillna(0).to_numpy(dtype=np.int64)
-    day = dob.dt.day.fillna(0).to_numpy(dtype=np.int64)
+    dob = pa.array(p["dob"], type=pa.timestamp("ns"), from_pandas=True)
+    has_dob = dob.is_valid().to_numpy(zero_copy_only=False)
+    year, month, day = (pc.fill_null(f(dob), 0).to_numpy().astype(np.int64)
+                        for f in (pc.year, pc.month, pc.day))
     dobkey = (year * 10000 + np.minimum(month, day) * 100 + np.maximum(month, day)
               ).astype(np.uint64)
     zip5 = p["addr_zip5"]
@@ -144,12 +143,13 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
                                year[rec].astype(u)])
     parts["name_area"] = (pair_rec, [first.word[fi], last.metaphone[li], zip3[pair_rec]])
 
-    has_addr = (p["addr_number"].notna() & p["addr_street_name"].notna()
-                & zip5.notna()).to_numpy()
+    address_parts = [pa.array(p[c], type=pa.string(), from_pandas=True)
+                     for c in ("addr_number", "addr_street_name", "addr_zip5")]
+    has_addr = np.logical_and.reduce([a.is_valid().to_numpy(zero_copy_only=False)
+                                      for a in address_parts])
     rec = np.flatnonzero(has_addr)
     address = pc.dictionary_encode(pc.binary_join_element_wise(
-        *(pa.array(p[c], type=pa.string(), from_pandas=True).filter(pa.array(has_addr))
-          for c in ("addr_number", "addr_street_name", "addr_zip5")), "|"))
+        *(a.filter(pa.array(has_addr)) for a in address_parts), "|"))
     parts["address"] = (rec, [stable_code(address.dictionary)[address.indices.to_numpy()]])
 
     out = {}
