@@ -106,14 +106,19 @@ def write_encoded(table: pa.Table, meta: EncodedMeta, path: Path) -> Path:
     check_columns(table.schema, str(path))
     table = table.replace_schema_metadata(meta.to_arrow())
     tmp = Path(path).with_name(Path(path).name + ".tmp")
-    # Filters are random-looking bits: compressing, dictionary-encoding or keeping min/max
-    # statistics of them costs time and saves nothing.
-    filters = [c for c in table.column_names if c.startswith("enc_")]
-    others = [c for c in table.column_names if c not in filters]
-    pq.write_table(table, tmp, compression={c: "none" if c in filters else "zstd"
-                                            for c in table.column_names},
-                   use_dictionary=[c for c in others if not c.startswith("blk_")],
-                   write_statistics=others, row_group_size=256_000)
+    # Filters with record-level flips are random-looking bits: compressing them, keeping
+    # dictionary pages or min/max statistics costs time and saves nothing. The rest (ids,
+    # tokens, deterministic filters of repeated values) compresses well with fast zstd.
+    flipped = {f"enc_{f}" for f in meta.encoding.get("flip_fields", [])
+               if meta.encoding.get("flip_fraction", 0) > 0}
+    paths = {c: (f"{c}.list.element" if pa.types.is_list(table.schema.field(c).type) else c)
+             for c in table.column_names}
+    pq.write_table(table, tmp,
+                   compression={p: "none" if c in flipped else "zstd" for c, p in paths.items()},
+                   compression_level={p: 1 for c, p in paths.items() if c not in flipped},
+                   use_dictionary=[p for c, p in paths.items() if c not in flipped],
+                   write_statistics=[p for c, p in paths.items() if not c.startswith("enc_")],
+                   row_group_size=256_000)
     tmp.chmod(0o640)
     tmp.rename(path)
     return Path(path)
