@@ -17,11 +17,21 @@ RESULTS = HERE / "results"
 DATA = HERE / "data"
 
 
+def night_folder(scale: str, seed: int, night: str = "20261125") -> Path:
+    """Where a synthetic night is cached: the name carries a fingerprint of the generator's
+    source, so a changed generator never serves a stale night."""
+    import hashlib
+
+    source = b"".join(p.read_bytes() for p in sorted((HERE.parent / "pipeline" / "synth")
+                                                     .glob("*.py")))
+    return DATA / f"{scale}_seed{seed}_{night}_{hashlib.sha256(source).hexdigest()[:8]}"
+
+
 def synthetic_night(scale: str, seed: int, night: str = "20261125") -> Path:
     """A synthetic night under benchmarks/data/, generated once and reused."""
     from pipeline.synth import generate_night
 
-    folder = DATA / f"{scale}_seed{seed}_{night}"
+    folder = night_folder(scale, seed, night)
     if not (folder / "truth" / "summary.json").exists():
         t0 = time.perf_counter()
         generate_night(folder, seed=seed, scale=scale, night=night)

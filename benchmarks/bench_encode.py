@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import DATA, write_result  # noqa: E402
+from benchmarks._common import night_folder, write_result  # noqa: E402
 
 
 def _encode_many(jobs: list[tuple[str, str]], night: str, barrier, out_dir: str,
@@ -133,7 +133,7 @@ def main() -> None:
                    check=True, cwd=ROOT)
     from data_contracts import find_extracts
 
-    night, paths = find_extracts(DATA / f"{args.scale}_seed{args.seed}_{args.night}", args.night)
+    night, paths = find_extracts(night_folder(args.scale, args.seed, args.night), args.night)
     result: dict = {"benchmark": "encode", "scale": args.scale, "seed": args.seed}
     with tempfile.TemporaryDirectory() as tmp:
         for mode, fn in (("concurrent", run_concurrent), ("sequential", run_sequential)):

@@ -37,10 +37,10 @@ def main() -> None:
                     "from benchmarks._common import synthetic_night;"
                     f"synthetic_night({args.scale!r}, {args.seed}, {args.night!r})"],
                    check=True, cwd=Path(__file__).resolve().parent.parent)
-    from benchmarks._common import DATA
+    from benchmarks._common import night_folder
     from data_contracts import find_extracts, load_extract, parse_night
 
-    folder = DATA / f"{args.scale}_seed{args.seed}_{args.night}"
+    folder = night_folder(args.scale, args.seed, args.night)
     night, paths = find_extracts(folder, args.night)
     rows = []
     with PeakRSS() as overall:

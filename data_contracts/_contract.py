@@ -207,6 +207,22 @@ def row_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
     return reasons
 
 
+def split_rows(agency: str, raw: pd.DataFrame, line_number: np.ndarray,
+               schema: pa.DataFrameSchema, id_column: str,
+               set_aside: pd.DataFrame | None = None
+               ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Apply a layout's row rules: the valid rows (re-indexed), their line numbers, and the
+    quarantine rows. Rows set aside while reading (``set_aside``) make every parsed row
+    with the same id a ``duplicate_id`` too."""
+    reasons = row_reasons(raw, schema)
+    if set_aside is not None and len(set_aside):
+        reasons = reasons.mask(reasons.isna() & set_aside_duplicates(
+            raw[id_column], set_aside["record_id"]), QuarantineReason.DUPLICATE_ID.value)
+    bad = reasons.notna().to_numpy()
+    q = quarantine_frame(agency, line_number[bad], raw.loc[bad, id_column], reasons[bad])
+    return raw.loc[~bad].reset_index(drop=True), line_number[~bad], q
+
+
 def quarantine_frame(agency: str, line_number: np.ndarray, record_id: pd.Series,
                      reason: pd.Series) -> pd.DataFrame:
     """Assemble quarantine rows in :data:`QUARANTINE_COLUMNS`."""

@@ -4,7 +4,8 @@ Public surface::
 
     LinkageKey.generate(path) / LinkageKey.load(path)      # hashing.keys
     encode_extract(persons, key, settings, crosswalk) -> pa.Table
-    encode_file(persons_parquet, agency, night, key, settings, crosswalk, out_dir) -> Path
+    encode_file(persons_parquet, agency, night, key, settings, crosswalk, out_dir)
+        -> (path, records)
 
 What leaves: the encoded extract of ``data_contracts.encoded`` (filters, keyed blocking
 tokens, a keyed family-tie pseudonym, record kind, relationship, activity date and
@@ -93,8 +94,8 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
     if len(agencies) > 1:
         raise ValueError("encode one agency's records at a time")
     agency = agencies.pop() if agencies else ""
-    ties = _hardening.siphash(p["family_group"].astype(object), key.derive(Purpose.TIE))
-    record_seed = _hardening.siphash(p["record_id"].astype(object),
+    ties = _hardening.siphash(arrow_strings(p["family_group"]), key.derive(Purpose.TIE))
+    record_seed = _hardening.siphash(arrow_strings(p["record_id"]),
                                      key.derive(Purpose.RECORD, agency))
     values = field_values(p)
     columns: dict[str, pa.Array] = {

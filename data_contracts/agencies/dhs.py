@@ -11,7 +11,7 @@ import pandera.pandas as pa
 
 from .. import normalize as nz
 from .._contract import (ContractResult, date_checks, empty_tuples, finish, id_check,
-                         name_check, quarantine_frame, row_reasons, set_aside_duplicates)
+                         name_check, split_rows)
 from .._text import read_delimited
 from ..settings import ContractSettings
 
@@ -57,13 +57,8 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     """
     rows = read_delimited(path, columns=COLUMNS, delimiter=",", quoted=True)
     raw = rows.frame
-    reasons = row_reasons(raw, raw_schema(night, settings))
-    reasons = reasons.mask(reasons.isna() & set_aside_duplicates(
-        raw["client_id"], rows.quarantine["record_id"]), "duplicate_id")
-    bad = reasons.notna().to_numpy()
-    q = quarantine_frame(AGENCY, rows.line_number[bad], raw.loc[bad, "client_id"],
-                         reasons[bad])
-    v = raw.loc[~bad].reset_index(drop=True)
+    v, lines, q = split_rows(AGENCY, raw, rows.line_number, raw_schema(night, settings),
+                             "client_id", rows.quarantine)
 
     last, suffix_in_last = nz.split_suffix(nz.clean_name(v["last_name"]))
     first = nz.clean_name(v["first_name"])
@@ -73,7 +68,7 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
         "agency": AGENCY,
         "record_id": v["client_id"].str.strip(),
         "record_kind": "primary",
-        "line_number": rows.line_number[~bad],
+        "line_number": lines,
         "family_group": "DHS:" + v["case_id"].str.strip(),
         "relationship": nz.clean_text(v["case_role"]),
         "first_name": first,

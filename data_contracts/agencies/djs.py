@@ -16,8 +16,7 @@ import pandera.pandas as pa
 
 from .. import normalize as nz
 from .._contract import (RELATIONSHIP_SEX, ContractResult, date_checks, empty_tuples, finish,
-                         id_check, name_check, quarantine_frame, row_reasons,
-                         set_aside_duplicates)
+                         id_check, name_check, split_rows)
 from .._text import read_delimited
 from ..settings import ContractSettings
 
@@ -65,14 +64,8 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     """
     rows = read_delimited(path, columns=COLUMNS, delimiter="|", quoted=False)
     raw = rows.frame
-    reasons = row_reasons(raw, raw_schema(night, settings))
-    reasons = reasons.mask(reasons.isna() & set_aside_duplicates(
-        raw["youth_id"], rows.quarantine["record_id"]), "duplicate_id")
-    bad = reasons.notna().to_numpy()
-    q = quarantine_frame(AGENCY, rows.line_number[bad], raw.loc[bad, "youth_id"],
-                         reasons[bad])
-    v = raw.loc[~bad].reset_index(drop=True)
-    lines = rows.line_number[~bad]
+    v, lines, q = split_rows(AGENCY, raw, rows.line_number, raw_schema(night, settings),
+                             "youth_id", rows.quarantine)
     youth_id = v["youth_id"].str.strip()
     family = "DJS:" + youth_id
 

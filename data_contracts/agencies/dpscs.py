@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 
 from .. import normalize as nz
 from .._contract import (RELATIONSHIP_SEX, ContractResult, as_local_date, date_checks,
-                         empty_tuples, finish, id_check, name_check, quarantine_frame,
-                         row_reasons)
+                         empty_tuples, finish, id_check, name_check, split_rows)
 from ..errors import ContractError
 from ..settings import ContractSettings
 
@@ -131,11 +130,7 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     # A null sid is a bad id, not a value pandera may skip as null.
     raw["sid"] = raw["sid"].astype(pd.StringDtype("pyarrow")).fillna("")
     line_number = np.arange(1, len(raw) + 1, dtype=np.int64)
-    reasons = row_reasons(raw, raw_schema(night, settings))
-    bad = reasons.notna().to_numpy()
-    q = quarantine_frame(AGENCY, line_number[bad], raw.loc[bad, "sid"], reasons[bad])
-    v = raw.loc[~bad].reset_index(drop=True)
-    lines = line_number[~bad]
+    v, lines, q = split_rows(AGENCY, raw, line_number, raw_schema(night, settings), "sid")
     sid = v["sid"].str.strip()
     family = "DPSCS:" + sid
 

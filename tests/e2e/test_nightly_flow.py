@@ -138,3 +138,50 @@ def test_pii_search_finds_what_is_there() -> None:
     blob = b'{"x": "SMITH, JOHN", "d": "01/02/1980"}'
     needles = {b"SMITH, JOHN", b"01/02/1980", b"212551234", b"SMITH, JANE"}
     assert set(_found(needles, blob)) == {b"SMITH, JOHN", b"01/02/1980"}
+
+
+def test_agency_encode_flow_writes_only_what_an_agency_sends(small_night: Path,
+                                                              prefect_harness,
+                                                              tmp_path: Path) -> None:
+    from data_contracts.encoded import read_encoded
+    from flows import agency_encode
+    from hashing import LinkageKey
+
+    out = tmp_path / "to_linkage_side"
+    result = agency_encode(str(next(small_night.glob("djs_youth_*.txt"))), "DJS", str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["encoded_DJS_20261125.parquet",
+                                                     "quarantine_DJS_20261125.csv"]
+    table, meta = read_encoded(out / "encoded_DJS_20261125.parquet")
+    truth = pd.read_parquet(small_night / "truth" / "records.parquet")
+    assert set(table["record_id"].to_pylist()) == set(
+        truth.loc[truth["agency"] == "DJS", "record_id"])
+    assert meta.key_id == LinkageKey.load().key_id == result["encoded"]["key_id"]
+    assert meta.agency == "DJS" and meta.night == "20261125"
+    assert result["rows_quarantined"] == len(pd.read_csv(out / "quarantine_DJS_20261125.csv"))
+
+
+def test_cli_keygen_then_encode(small_night: Path, prefect_harness, tmp_path: Path,
+                                monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    key = tmp_path / "agency.key"
+    first = runner.invoke(app, ["keygen", "--out", str(key)])
+    assert first.exit_code == 0 and "k1-" in first.output
+    assert key.read_text().split(":")[1].strip() not in first.output
+    again = runner.invoke(app, ["keygen", "--out", str(key)])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.stderr
+    monkeypatch.setenv("SST_LINKAGE_KEY_FILE", str(key))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["encode", "--agency", "dpscs", "--extract",
+                                 str(next(small_night.glob("dpscs_*.parquet"))),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "encoded_DPSCS_20261125.parquet").exists()
+    key.chmod(0o644)
+    refused = runner.invoke(app, ["encode", "--agency", "DPSCS", "--extract",
+                                  str(next(small_night.glob("dpscs_*.parquet"))),
+                                  "--out", str(out)])
+    assert refused.exit_code == 2 and "chmod 600" in refused.stderr
