@@ -28,8 +28,9 @@ demo: venv
 	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
 	    --out $(DEMO)/runs --truth $(DEMO)/extracts/truth
 
-## make test: the default suite (< 10 min on 2 cores)
+## make test: lint, then the default suite (< 10 min on 2 cores)
 test: venv
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-slow: venv

@@ -10,21 +10,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
-from prefect.cache_policies import NONE  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
 
-from data_contracts import AGENCIES, find_extracts  # noqa: E402
-from pipeline import nightly  # noqa: E402
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.run_folder import RunFolder  # noqa: E402
+from data_contracts import AGENCIES, find_extracts
+from pipeline import nightly
+from pipeline.config import load_settings
+from pipeline.run_folder import RunFolder
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -113,7 +113,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         ``run_dir``, ``run_id`` and the manifest's counts.
     """
     logger = get_run_logger()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     settings = load_settings(Path(config) if config else None)
     nightly.load_key(settings)                              # fail before reading data
     night, paths = find_extracts(Path(extracts), night)

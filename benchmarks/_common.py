@@ -52,7 +52,7 @@ class PeakRSS:
             self.peak = max(self.peak, self._proc.memory_info().rss)
             time.sleep(0.02)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak = self._proc.memory_info().rss
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

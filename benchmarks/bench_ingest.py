@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import PeakRSS, write_result  # noqa: E402
+from benchmarks._common import PeakRSS, write_result
 
 
 def main() -> None:

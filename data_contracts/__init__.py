@@ -16,11 +16,9 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
-from ._contract import (AGENCIES, PERSON_COLUMNS, PERSON_SCHEMA, QUARANTINE_COLUMNS,
-                        ContractResult)
+from ._contract import AGENCIES, PERSON_COLUMNS, PERSON_SCHEMA, QUARANTINE_COLUMNS, ContractResult
 from .agencies import dhs, djs, dpscs
-from .errors import (ConfigError, ContractError, QuarantineLimitError, RunFolderError,
-                     SstError)
+from .errors import ConfigError, ContractError, QuarantineLimitError, RunFolderError, SstError
 from .reasons import QuarantineReason
 from .settings import ContractSettings
 

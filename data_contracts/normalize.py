@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -197,7 +197,7 @@ def _nameparser_constants():
     return CONSTANTS
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _titles() -> tuple[str, ...]:
     """Leading honorifics dropped from names (a conservative subset of nameparser titles).
 
@@ -334,7 +334,7 @@ def split_suffix(name: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _take_str(n, codes, name.index), _take_str(sfx, codes, name.index)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _particles() -> tuple[str, ...]:
     """Surname particles (DE, LA, VAN, VON, ST, ...) from nameparser, ASCII only."""
     skip = {"bar", "bat", "bon", "do", "op", "ua", "vel", "heer", "het", "auf", "te", "tho",

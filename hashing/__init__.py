@@ -27,9 +27,9 @@ from data_contracts.encoded import BASE_COLUMNS, EncodedMeta, encoded_path, writ
 
 from . import _bloom, _hardening, _kernels
 from .blocking import RULES, blocking_tokens
-from .values import arrow_strings, field_values
 from .keys import KEY_ENV, LinkageKey, Purpose
 from .settings import FIELD_NAMES, FIELDS, EncodingSettings
+from .values import arrow_strings, field_values
 
 __all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", "Purpose",
            "encode_extract", "encode_file"]

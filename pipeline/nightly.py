@@ -15,7 +15,7 @@ import io
 import os
 import platform
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data_contracts import (AGENCIES, QUARANTINE_COLUMNS, ContractError, QuarantineLimitError,
-                            load_extract, parse_night)
+from data_contracts import (
+    AGENCIES,
+    QUARANTINE_COLUMNS,
+    ContractError,
+    QuarantineLimitError,
+    load_extract,
+    parse_night,
+)
 from data_contracts.communities import load_crosswalk
 from hashing import LinkageKey, encode_file
 
@@ -173,7 +179,7 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
         "run_id": run_id,
         "night": night,
         "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": {"sst_linkage": software_version(), "python": platform.python_version(),
                      "host_cpus": os.cpu_count()},
         "stages": stages,

@@ -23,7 +23,7 @@ import os
 import secrets
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,7 +38,7 @@ EXCHANGE = ".exchange"
 
 def new_run_id(night: str, now: datetime | None = None) -> str:
     """``<night>-<UTC start>-<6 hex>``: sorts by night, then start; never repeats."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{night}-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 

@@ -10,8 +10,15 @@ import pandas as pd
 import pandera.pandas as pa
 
 from .. import normalize as nz
-from .._contract import (ContractResult, date_checks, empty_tuples, finish, id_check,
-                         name_check, split_rows)
+from .._contract import (
+    ContractResult,
+    date_checks,
+    empty_tuples,
+    finish,
+    id_check,
+    name_check,
+    split_rows,
+)
 from .._text import read_delimited
 from ..settings import ContractSettings
 

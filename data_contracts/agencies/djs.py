@@ -10,13 +10,20 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from .. import normalize as nz
-from .._contract import (RELATIONSHIP_SEX, ContractResult, date_checks, empty_tuples, finish,
-                         id_check, name_check, split_rows)
+from .._contract import (
+    RELATIONSHIP_SEX,
+    ContractResult,
+    date_checks,
+    empty_tuples,
+    finish,
+    id_check,
+    name_check,
+    split_rows,
+)
 from .._text import read_delimited
 from ..settings import ContractSettings
 

@@ -18,8 +18,17 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
 from .. import normalize as nz
-from .._contract import (RELATIONSHIP_SEX, ContractResult, as_local_date, date_checks,
-                         empty_tuples, finish, id_check, name_check, split_rows)
+from .._contract import (
+    RELATIONSHIP_SEX,
+    ContractResult,
+    as_local_date,
+    date_checks,
+    empty_tuples,
+    finish,
+    id_check,
+    name_check,
+    split_rows,
+)
 from ..errors import ContractError
 from ..settings import ContractSettings
 

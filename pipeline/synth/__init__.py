@@ -5,7 +5,15 @@ Public API:
     SCALES: the three population sizes ("small", "medium", "large").
 """
 
-from .generate import DIRTY_REASONS, DHS_COLUMNS, DJS_COLUMNS, DPSCS_SCHEMA, SCALES, TRAP_TAGS, generate_night
+from .generate import (
+           DHS_COLUMNS,
+           DIRTY_REASONS,
+           DJS_COLUMNS,
+           DPSCS_SCHEMA,
+           SCALES,
+           TRAP_TAGS,
+           generate_night,
+)
 
 __all__ = ["generate_night", "SCALES", "DHS_COLUMNS", "DJS_COLUMNS", "DPSCS_SCHEMA", "TRAP_TAGS",
            "DIRTY_REASONS"]

@@ -554,7 +554,6 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
                             np.zeros(len(y_person) + len(o_person), bool)])
     rel = np.full(len(person), "", dtype=object)
     owner = np.arange(len(person))
-    n_prim = len(person)
     y_rec0 = len(d_person) + len(dup)
     o_rec0 = y_rec0 + len(y_person)
     # guardians
@@ -574,9 +573,12 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
                 len(person) + sum(len(e[0]) for e in ext) + np.arange(len(fd)),
                 np.full(len(fd), "", dtype=object)))
     for a, k, p, o, r in ext:
-        agency = np.concatenate([agency, a]); kind = np.concatenate([kind, k])
-        person = np.concatenate([person, p]); owner = np.concatenate([owner, o])
-        rel = np.concatenate([rel, r]); isdup = np.concatenate([isdup, np.zeros(len(a), bool)])
+        agency = np.concatenate([agency, a])
+        kind = np.concatenate([kind, k])
+        person = np.concatenate([person, p])
+        owner = np.concatenate([owner, o])
+        rel = np.concatenate([rel, r])
+        isdup = np.concatenate([isdup, np.zeros(len(a), bool)])
 
     # ---- look-alikes: a DHS singleton family in the same ZIP with a guardian/contact's name
     deriv = np.flatnonzero(kind > 0)
@@ -821,7 +823,6 @@ def _night_chunk(R: dict, night_day: int) -> dict:
     act_day = lo + (R["u_act"] * (night_day - lo + 1)).astype(np.int64)
     act_day = np.minimum(act_day, night_day)
     out = {}
-    dirty_rows = []
     legit = act & (R["reason"] == "")
     legit = legit & legit[owner]
     name_case = R["case"]
@@ -939,7 +940,9 @@ def _night_chunk(R: dict, night_day: int) -> dict:
             nm[jj] = np.where(style, l_ + ", " + f_, f_ + " " + l_)
             rl[jj] = R["rel"][gi]
             db[jj] = np.where(R["gdob_known"][gi], _fmt_dates(per["dob"][p[gi]], "iso"), "")
-        g_name.append(nm); g_rel.append(rl); g_dob.append(db)
+        g_name.append(nm)
+        g_rel.append(rl)
+        g_dob.append(db)
     home = (_street(F, af[i], useB[i], R["addr_style"][i], 1, R["comma"][i]) + ", "
             + zt["city"].to_numpy(object)[zip_idx[i]] + ", " + zt["state"].to_numpy(object)[zip_idx[i]]
             + " " + zt["zip"].to_numpy(object)[zip_idx[i]])

@@ -8,7 +8,7 @@ nicknames from the ``nicknames`` package. Everything is cached per process.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,7 @@ def _read_census(kind: str) -> tuple[np.ndarray, np.ndarray]:
     return df["NAME"].to_numpy(object), np.cumsum(p / p.sum())
 
 
-@lru_cache(maxsize=None)
+@cache
 def census(kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (names, cumulative probabilities) for ``last``, ``male`` or ``female``.
 
@@ -94,7 +94,7 @@ def sample_names(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     return names_[np.minimum(idx, len(names_) - 1)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def zip_table() -> pd.DataFrame:
     """ZIP table: zip, CITY, state, region, weight (Baltimore heavy, a few out of state)."""
     import zipcodes
@@ -131,7 +131,7 @@ def _namer():
     return NickNamer()
 
 
-@lru_cache(maxsize=None)
+@cache
 def nicknames_of(name: str) -> tuple[str, ...]:
     """Sorted nicknames of a first name (upper case), possibly empty."""
     out = sorted(n.upper() for n in _namer().nicknames_of(name.lower()) if len(n) > 1)

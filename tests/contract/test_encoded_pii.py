@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +20,7 @@ import pyarrow.parquet as pq
 from data_contracts import find_extracts, load_extract, parse_night
 from data_contracts.communities import load_crosswalk
 from data_contracts.encoded import EncodedMeta, encoded_path, write_encoded
-from hashing import EncodingSettings, LinkageKey, encode_extract
+from hashing import LinkageKey, encode_extract
 from pipeline.config import load_settings
 
 

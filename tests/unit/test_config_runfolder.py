@@ -60,7 +60,7 @@ def test_run_folder_is_complete_or_absent(tmp_path: Path) -> None:
         with RunFolder(tmp_path, "20261125") as run:
             (run.partial / "quarantine.csv").write_text("x\n")
             assert stat.S_IMODE(run.staging.stat().st_mode) == 0o700
-            1 / 0
+            raise ZeroDivisionError("a stage failed")
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
     assert not list(tmp_path.glob(".*.partial"))
     with RunFolder(tmp_path, "20261125") as run:

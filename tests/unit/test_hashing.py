@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,16 @@ import pytest
 
 from data_contracts import SstError
 from data_contracts.errors import KeyFileError
-from hashing import EncodingSettings, LinkageKey, Purpose, encode_extract
-from hashing import _bloom, _hardening, _kernels, _siphash
+from hashing import (
+    EncodingSettings,
+    LinkageKey,
+    Purpose,
+    _bloom,
+    _hardening,
+    _kernels,
+    _siphash,
+    encode_extract,
+)
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
 OTHER_KEY = LinkageKey.from_bytes(bytes(range(1, 33)))

@@ -20,7 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.synth import DHS_COLUMNS, DIRTY_REASONS, DJS_COLUMNS, SCALES, TRAP_TAGS, generate_night
+from pipeline.synth import (
+    DHS_COLUMNS,
+    DIRTY_REASONS,
+    DJS_COLUMNS,
+    SCALES,
+    TRAP_TAGS,
+    generate_night,
+)
 
 NIGHT = "20261125"
 LATER = "20261129"
