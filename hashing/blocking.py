@@ -13,7 +13,11 @@ dob_name        birth year + unordered month/day + Soundex of a last-name word o
                 first-name key (the same tag for both: first and last swapped still meet)
 name_yob        Soundex of a first-name key + Soundex of a last-name word + birth year
 name_area       a nickname-tolerant first-name key + Metaphone of a last-name word + ZIP3
-                (0 where there is no address: contacts)
+                (a record without an address, like an emergency contact, takes the ZIP3 of
+                its family group: a contact is most often local to the offender)
+name            a nickname-tolerant first-name key + a last-name word, statewide (finds
+                people who moved, when the name is not common; common names make blocks
+                the linkage side caps)
 address         house number + street name + ZIP5
 ==============  ==============================================================================
 
@@ -33,7 +37,7 @@ import pyarrow.compute as pc
 
 from ._kernels import siphash24_rows, siphash_strings
 
-RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "address")
+RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "name", "address")
 MAX_KEYS = 4
 MAX_WORDS = 3
 _TAG = {rule: np.uint64(i + 1) for i, rule in enumerate(RULES)}
@@ -119,6 +123,12 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
               ).astype(np.uint64)
     zip5 = p["addr_zip5"]
     zip3 = _digits(zip5.str[:3])
+    no_area = zip3 == 0
+    if no_area.any():   # the family group's area (first record of the group that has one)
+        group = pd.Series(pd.factorize(p["family_group"])[0])
+        area = pd.Series(np.where(no_area, np.nan, zip3.astype(np.float64)))
+        zip3 = np.where(no_area, area.groupby(group).transform("first").fillna(0),
+                        zip3).astype(np.uint64)
 
     last = _Words(values["last_words"], MAX_WORDS)
     first = _Words(values["first_keys"], MAX_KEYS)
@@ -142,6 +152,7 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     parts["name_yob"] = (rec, [first.soundex[fi[pw]], last.soundex[li[pw]],
                                year[rec].astype(u)])
     parts["name_area"] = (pair_rec, [first.word[fi], last.metaphone[li], zip3[pair_rec]])
+    parts["name"] = (pair_rec, [first.word[fi], last.word[li]])
 
     address_parts = [pa.array(p[c], type=pa.string(), from_pandas=True)
                      for c in ("addr_number", "addr_street_name", "addr_zip5")]
