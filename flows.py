@@ -7,6 +7,7 @@ parameters, logs, results and artifacts hold only paths, agency names and counts
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -21,10 +22,26 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from data_contracts import AGENCIES, find_extracts
+from data_contracts import AGENCIES, SstError, find_extracts
 from pipeline import nightly
 from pipeline.config import load_settings
 from pipeline.run_folder import RunFolder
+
+
+class _OneLineSstErrors(logging.Filter):
+    """Prefect logs a failing task's or flow's exception with its traceback. For our own
+    expected errors (``SstError``: a missing file, a bad key file, the quarantine limit)
+    the one-line message is the whole story: keep it, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], SstError):
+            record.exc_info = None          # the message already names the error
+            record.exc_text = None
+        return True
+
+
+for _name in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(_name).addFilter(_OneLineSstErrors())
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:

@@ -208,18 +208,22 @@ def row_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
 
 
 def split_rows(agency: str, raw: pd.DataFrame, line_number: np.ndarray,
-               schema: pa.DataFrameSchema, id_column: str,
+               schema: pa.DataFrameSchema, id_column: str, id_pattern: str,
                set_aside: pd.DataFrame | None = None
                ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Apply a layout's row rules: the valid rows (re-indexed), their line numbers, and the
     quarantine rows. Rows set aside while reading (``set_aside``) make every parsed row
-    with the same id a ``duplicate_id`` too."""
+    with the same id a ``duplicate_id`` too. A quarantined row's id is reported only when
+    it has the layout's id format: whatever else sits in an id column (an SSN, a name)
+    never reaches the quarantine list."""
     reasons = row_reasons(raw, schema)
     if set_aside is not None and len(set_aside):
         reasons = reasons.mask(reasons.isna() & set_aside_duplicates(
             raw[id_column], set_aside["record_id"]), QuarantineReason.DUPLICATE_ID.value)
     bad = reasons.notna().to_numpy()
-    q = quarantine_frame(agency, line_number[bad], raw.loc[bad, id_column], reasons[bad])
+    ids = raw.loc[bad, id_column].fillna("")
+    ids = ids.where(ids.str.fullmatch(id_pattern).fillna(False).astype(bool), "")
+    q = quarantine_frame(agency, line_number[bad], ids, reasons[bad])
     return raw.loc[~bad].reset_index(drop=True), line_number[~bad], q
 
 

@@ -17,6 +17,7 @@ buffer, and parsing is pyarrow's CSV reader.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from dataclasses import dataclass
@@ -87,8 +88,80 @@ def _decode_line(line: bytes) -> str | None:
     return None
 
 
+def _parse(clean: bytes, record_lines: np.ndarray, names: list[str], delimiter: str, *,
+           quoted: bool, multiline: bool
+           ) -> tuple[pa.Table, np.ndarray, list[tuple[int, bytes]]] | None:
+    """Parse the cleaned buffer; map each parsed row and each rejected row to its physical
+    line. None when the parser's records do not line up with ``record_lines``."""
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(clean),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26,
+                                           column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char='"' if quoted else False,
+                newlines_in_values=multiline, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+    # pyarrow numbers records from 1 (the header) over non-blank records.
+    numbers = np.array([n for n, _ in invalid], dtype=np.int64)
+    if table.num_rows + len(invalid) != len(record_lines) or (
+            len(numbers) and numbers.max() - 2 >= len(record_lines)):
+        return None
+    keep = ~np.isin(np.arange(2, len(record_lines) + 2), numbers)
+    rejected = [(int(record_lines[n - 2]), t.encode("utf-8", "replace")) for n, t in invalid]
+    return table, record_lines[keep], rejected
+
+
+def _parse_by_line(clean: bytes, blank: np.ndarray, not_bad: np.ndarray, names: list[str],
+                   delimiter: str, quoted: bool
+                   ) -> tuple[pa.Table, np.ndarray, list[tuple[int, bytes]]] | None:
+    """One physical line per record, for files whose quotes do not balance: a stray quote
+    (``O"BRIEN``) or one never closed spoils at most its own line, never the lines after.
+    Lines with an odd number of quotes are read one by one with the ``csv`` module (quote
+    only at a field's start, as RFC 4180 says); the rest by pyarrow."""
+    lines = clean.split(b"\n")[:len(blank)]       # the buffer ends with a newline
+    odd = np.array([line.count(b'"') % 2 == 1 for line in lines]) \
+        if quoted else np.zeros(len(blank), dtype=bool)
+    is_line = ~blank & not_bad
+    is_line[0] = False
+    regular = is_line & ~odd
+    kept = [line if regular[i] or i == 0 else b"" for i, line in enumerate(lines)]
+    parsed = _parse(b"\n".join(kept) + b"\n", np.flatnonzero(regular) + 1, names, delimiter,
+                    quoted=quoted, multiline=False)
+    if parsed is None:
+        return None
+    table, line_number, rejected = parsed
+    extra_rows, extra_lines = [], []
+    for i in np.flatnonzero(is_line & odd):
+        text = lines[i].rstrip(b"\r").decode("utf-8", "replace")
+        fields = next(csv.reader([text], delimiter=delimiter), [])
+        if len(fields) == len(names):
+            extra_rows.append(fields)
+            extra_lines.append(i + 1)
+        else:
+            rejected.append((int(i + 1), lines[i]))
+    if extra_rows:
+        extra = pa.table({c: pa.array([r[k] for r in extra_rows], pa.string())
+                          for k, c in enumerate(names)})
+        table = pa.concat_tables([table, extra])
+        line_number = np.concatenate([line_number, np.array(extra_lines, dtype=np.int64)])
+        order = np.argsort(line_number, kind="stable")
+        table, line_number = table.take(pa.array(order)), line_number[order]
+    return table, line_number, rejected
+
+
 def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
-                   quoted: bool) -> DelimitedRows:
+                   quoted: bool, id_pattern: str | None = None) -> DelimitedRows:
     """Read a delimited text extract into string columns with row-exact quarantine.
 
     Args:
@@ -97,6 +170,8 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
             (the frame comes back in this order).
         delimiter: field separator (``","`` or ``"|"``).
         quoted: whether fields may be double-quoted (RFC 4180).
+        id_pattern: the layout's record-id format; a set-aside row's first field is kept
+            as its ``record_id`` only if it matches (else blank: no other value leaves).
 
     Returns:
         The parsed rows, their line numbers and the rows set aside.
@@ -173,41 +248,22 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
         pos = ends[i] + 1
     pieces.append(data[pos:])
     clean = b"".join(pieces) if len(pieces) > 1 else data
-    record_lines = np.flatnonzero(is_record & ~np.isin(np.arange(n_lines), list(bad))) + 1
-
-    invalid: list[tuple[int, str]] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        invalid.append((row.number, _first_field(row.text.encode("utf-8", "replace"),
-                                                 delimiter.encode())))
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(clean),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, quote_char='"' if quoted else False,
-                newlines_in_values=quoted, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in found}, strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid as exc:  # pragma: no cover - defensive; rows are skipped above
-        raise ContractError(f"file cannot be parsed as delimited text ({str(exc)[:80]})",
-                            where=str(path), hint="check the delimiter and quoting") from None
+    not_bad = ~np.isin(np.arange(n_lines), list(bad))
+    parsed = None
+    if quoted:     # records may span lines inside quotes
+        parsed = _parse(clean, np.flatnonzero(is_record & not_bad) + 1, found, delimiter,
+                        quoted=True, multiline=True)
+    if parsed is None:
+        parsed = _parse_by_line(clean, blank, not_bad, found, delimiter, quoted)
+        if parsed is None:  # pragma: no cover - one line per record cannot go out of step
+            raise ContractError("row numbering went out of step while reading",
+                                where=str(path), hint="report this file to the pipeline team")
+    table, line_number, invalid = parsed
     table = table.select(list(columns))
-
-    # pyarrow numbers records from 1 (the header) over non-blank records.
-    invalid_numbers = np.array([n for n, _ in invalid], dtype=np.int64)
-    record_ordinal = np.arange(2, len(record_lines) + 2)
-    keep = ~np.isin(record_ordinal, invalid_numbers)
-    line_number = record_lines[keep]
-    for number, rid in invalid:
-        quarantine.append((int(record_lines[number - 2]), rid,
-                           QuarantineReason.WRONG_COLUMN_COUNT.value))
-    if len(line_number) != table.num_rows:  # pragma: no cover - guards the mapping above
-        raise ContractError("row numbering went out of step while reading",
-                            where=str(path), hint="report this file to the pipeline team")
+    quarantine += [(line, _first_field(text, delimiter.encode()),
+                    QuarantineReason.WRONG_COLUMN_COUNT.value) for line, text in invalid]
+    quarantine = [(line, rid if id_pattern is None or re.fullmatch(id_pattern, rid) else "",
+                   reason) for line, rid, reason in quarantine]
 
     if table.num_rows + len(quarantine) == 0:
         raise ContractError("extract file has a header but no rows", where=str(path),

@@ -7,7 +7,6 @@ exits with status 2; anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -19,6 +18,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from data_contracts import SstError
@@ -37,7 +37,8 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except SstError as exc:
-            err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False,
+                      soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -65,9 +66,15 @@ def synth(
     if scale not in SCALES:
         raise SstError(f"unknown scale {scale!r}", where="--scale",
                        hint="use small, medium or large")
-    summary = generate_night(out_dir, seed=seed, scale=scale, night=night or "20261125")
-    out.print(f"synthetic night written to [bold]{out_dir}[/] "
-              f"({json.dumps({k: summary[k] for k in summary if k.startswith('rows')})})",
+    from data_contracts import parse_night
+
+    night = night or "20261125"
+    parse_night(night)
+    summary = generate_night(out_dir, seed=seed, scale=scale, night=night)
+    out.print(f"synthetic night {night} written to [bold]{escape(str(out_dir))}[/]: "
+              f"{summary['records_total']:,} person records, "
+              f"{summary['multi_system_families']:,} multi-system families, "
+              f"{sum(summary['dirty_rows'].values()):,} dirty rows (truth/ has the answers)",
               highlight=False)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from data_contracts import ConfigError, ContractSettings
+from data_contracts.communities import load_crosswalk
 from hashing.settings import EncodingSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
@@ -147,6 +148,11 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"unknown table [{unknown[0]}]", where=str(path or DEFAULT_CONFIG),
                           hint="see configs/default.toml for the tables that exist")
+    not_tables = sorted(k for k, v in data.items() if not isinstance(v, dict))
+    if not_tables:
+        raise ConfigError(f"{not_tables[0]} must be a table ([{not_tables[0]}]), not a value",
+                          where=str(path or DEFAULT_CONFIG),
+                          hint="see configs/default.toml for the tables that exist")
     settings = Settings(**{f.name: _build(type(getattr(Settings(), f.name)),
                                           data.get(f.name, {}), f.name)
                            for f in fields(Settings)})
@@ -157,4 +163,5 @@ def load_settings(path: Path | None = None) -> Settings:
     if problems:
         raise ConfigError(f"encoding.{problems[0]}", where="encoding",
                           hint="see configs/default.toml")
+    load_crosswalk(settings.communities.crosswalk_path)     # fail before reading any data
     return settings

@@ -62,10 +62,11 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     Raises:
         ContractError: the file as a whole breaks the contract.
     """
-    rows = read_delimited(path, columns=COLUMNS, delimiter=",", quoted=True)
+    rows = read_delimited(path, columns=COLUMNS, delimiter=",", quoted=True,
+                          id_pattern=ID_PATTERN)
     raw = rows.frame
     v, lines, q = split_rows(AGENCY, raw, rows.line_number, raw_schema(night, settings),
-                             "client_id", rows.quarantine)
+                             "client_id", ID_PATTERN, rows.quarantine)
 
     last, suffix_in_last = nz.split_suffix(nz.clean_name(v["last_name"]))
     first = nz.clean_name(v["first_name"])

@@ -69,10 +69,11 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     Raises:
         ContractError: the file as a whole breaks the contract.
     """
-    rows = read_delimited(path, columns=COLUMNS, delimiter="|", quoted=False)
+    rows = read_delimited(path, columns=COLUMNS, delimiter="|", quoted=False,
+                          id_pattern=ID_PATTERN)
     raw = rows.frame
     v, lines, q = split_rows(AGENCY, raw, rows.line_number, raw_schema(night, settings),
-                             "youth_id", rows.quarantine)
+                             "youth_id", ID_PATTERN, rows.quarantine)
     youth_id = v["youth_id"].str.strip()
     family = "DJS:" + youth_id
 

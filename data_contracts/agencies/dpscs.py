@@ -44,16 +44,41 @@ NON_FAMILY = ("FRIEND", "OTHER")
 ID_PATTERN = r"\d+"
 
 
+def _is_text(t: pa_arrow.DataType) -> bool:
+    """string, large_string, or a dictionary of either (pandas categoricals); null."""
+    if pa_arrow.types.is_dictionary(t):
+        t = t.value_type
+    return (pa_arrow.types.is_string(t) or pa_arrow.types.is_large_string(t)
+            or pa_arrow.types.is_null(t))
+
+
 def _type_ok(field: pa_arrow.Field, expected: str) -> bool:
     t = field.type
     return {
-        "string": pa_arrow.types.is_string(t) or pa_arrow.types.is_large_string(t)
-        or pa_arrow.types.is_null(t),
+        "string": _is_text(t),
         "list<string>": (pa_arrow.types.is_list(t) or pa_arrow.types.is_large_list(t))
-        and (pa_arrow.types.is_string(t.value_type) or pa_arrow.types.is_null(t.value_type)),
+        and _is_text(t.value_type),
         "date32": pa_arrow.types.is_date(t),
         "timestamp": pa_arrow.types.is_timestamp(t) or pa_arrow.types.is_date(t),
     }[expected]
+
+
+_STANDARD = {"string": pa_arrow.string(), "list<string>": pa_arrow.list_(pa_arrow.string())}
+
+
+def _standardize(column: pa_arrow.ChunkedArray, expected: str) -> pa_arrow.ChunkedArray:
+    """Other writers' equivalent types (large strings and lists, dictionaries) as the
+    layout's own."""
+    if expected not in _STANDARD:
+        return column
+    t = column.type
+    if expected == "string" and pa_arrow.types.is_dictionary(t):
+        column = column.cast(t.value_type)
+    if expected == "list<string>" and pa_arrow.types.is_dictionary(t.value_type):
+        column = pa_arrow.chunked_array(
+            [pa_arrow.ListArray.from_arrays(c.offsets, c.values.cast(t.value_type.value_type))
+             if len(c) else pa_arrow.array([], _STANDARD[expected]) for c in column.chunks])
+    return column.cast(_STANDARD[expected])
 
 
 def read_table(path: Path) -> pa_arrow.Table:
@@ -85,6 +110,7 @@ def read_table(path: Path) -> pa_arrow.Table:
     except (OSError, pa_arrow.ArrowException) as exc:
         raise ContractError(f"extract file cannot be read ({type(exc).__name__})",
                             where=str(path), hint="ask the agency to resend it") from None
+    table = pa_arrow.table({c: _standardize(table.column(c), t) for c, t in COLUMNS.items()})
     if table.num_rows == 0:
         raise ContractError("extract file has no rows", where=str(path),
                             hint="a nightly extract is a full snapshot; ask for a resend")
@@ -139,7 +165,8 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     # A null sid is a bad id, not a value pandera may skip as null.
     raw["sid"] = raw["sid"].astype(pd.StringDtype("pyarrow")).fillna("")
     line_number = np.arange(1, len(raw) + 1, dtype=np.int64)
-    v, lines, q = split_rows(AGENCY, raw, line_number, raw_schema(night, settings), "sid")
+    v, lines, q = split_rows(AGENCY, raw, line_number, raw_schema(night, settings), "sid",
+                             ID_PATTERN)
     sid = v["sid"].str.strip()
     family = "DPSCS:" + sid
 

@@ -236,3 +236,57 @@ def test_header_only_file_is_an_error(tmp_path: Path) -> None:
     path.write_text(DHS_HEADER + "\r\n\r\n")
     with pytest.raises(ContractError, match="header but no rows"):
         load_extract(path, "DHS", NIGHT)
+
+
+def test_header_case_and_spaces_are_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "dhs_clients_20261125.csv"
+    rows = write_dhs(path)
+    header = ", ".join(c.upper() for c in DHS_HEADER.split(","))
+    path.write_bytes(path.read_bytes().replace(DHS_HEADER.encode(), header.encode(), 1))
+    result = load_extract(path, "DHS", NIGHT)
+    assert dict(zip(result.quarantine["line_number"], result.quarantine["reason"])) == \
+        expected_quarantine(rows)
+
+
+def test_a_stray_quote_spoils_one_row_not_the_night(tmp_path: Path) -> None:
+    path = tmp_path / "dhs_clients_20261125.csv"
+    rows = write_dhs(path)
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"Mu", b'M"u', 1)           # quote inside a field
+    lines[18] = lines[18].replace(b"K00000001", b'"K00000001', 1)   # never closed (line 19)
+    path.write_bytes(b"\n".join(lines))
+    result = load_extract(path, "DHS", NIGHT)
+    got = dict(zip(result.quarantine["line_number"], result.quarantine["reason"]))
+    expected = expected_quarantine(rows)
+    assert got.pop(19) in ("wrong_column_count", "bad_id")           # that row only
+    assert got == expected
+    assert {"C000000002", "C000000016"} <= set(result.persons["record_id"])  # read on
+
+
+def test_quarantine_never_carries_a_value_that_is_not_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "dhs_clients_20261125.csv"
+    write_dhs(path)
+    with path.open("ab") as fh:
+        fh.write(b"219-09-9999,K00000001,HEAD,Ann,,Lee,,01/02/1980,F,,1 A St,B,MD,21217,"
+                 b"SNAP,11/01/2026\n")
+        fh.write(b"SMITH JOHN,short\n")
+    q = load_extract(path, "DHS", NIGHT).quarantine
+    text = q.to_csv(index=False)
+    assert "219-09-9999" not in text and "SMITH" not in text
+    assert set(q["record_id"]) <= {"", *(f"C{n:09d}" for n in range(100))}
+
+
+def test_dpscs_accepts_other_writers_types(tmp_path: Path) -> None:
+    path = tmp_path / "dpscs_offenders_20261125.parquet"
+    t = dpscs_table()
+    t = t.set_column(t.schema.get_field_index("aliases"), "aliases",
+                     t.column("aliases").cast(pa.large_list(pa.large_string())))
+    t = t.set_column(t.schema.get_field_index("status"), "status",
+                     t.column("status").dictionary_encode())
+    t = t.set_column(t.schema.get_field_index("full_name"), "full_name",
+                     t.column("full_name").cast(pa.large_string()))
+    pq.write_table(t, path)
+    result = load_extract(path, "DPSCS", NIGHT)
+    p = result.persons.set_index("record_id")
+    assert list(p.loc["0012345", "alias_first_names"]) == ["JOHNNY"]
+    assert p.loc["0012345", "agency_status"] == "PAROLE"
