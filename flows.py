@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,14 +101,13 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
     nightly.load_key(settings)                              # fail before reading data
     night = night or nightly.night_of(Path(extract))
     Path(out).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".sst-agency-", dir=out) as staging:
-        os.chmod(staging, 0o700)
-        summary = ingest(extract, agency, night, config, staging)
+    with nightly.agency_staging(Path(out)) as staging:
+        summary = ingest(extract, agency, night, config, str(staging))
         nightly.check_quarantine_limits([summary], settings.ingest.quarantine_limit)
-        result = encode(str(nightly.persons_path(Path(staging), agency, night)), agency,
+        result = encode(str(nightly.persons_path(staging, agency, night)), agency,
                         night, config, out)
-        shutil.copyfile(nightly.quarantine_path(Path(staging), agency, night),
-                        Path(out) / f"quarantine_{agency}_{night}.csv")
+        nightly.publish_file(nightly.quarantine_path(staging, agency, night),
+                             Path(out) / f"quarantine_{agency}_{night}.csv")
     return {**summary, "encoded": result}
 
 
@@ -142,6 +139,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
         encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night, config,
                           str(run.exchange)) for a in AGENCIES]
+        nightly.check_same_key(encoded)
         nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
         manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
                                           settings=settings, summaries=summaries,

@@ -60,7 +60,8 @@ def find_extracts(folder: Path, night: str | None = None) -> tuple[str, dict[str
 
     Args:
         folder: the extracts folder.
-        night: ``YYYYMMDD``; by default the newest night for which any extract is present.
+        night: ``YYYYMMDD``; by default the newest night for which all three extracts are
+            present (else the newest night seen, so the missing file is named).
 
     Returns:
         ``(night, {agency: path})``. Paths are returned even when a file is missing, so
@@ -74,16 +75,18 @@ def find_extracts(folder: Path, night: str | None = None) -> tuple[str, dict[str
         raise ContractError("extracts folder does not exist", where=str(folder),
                             hint="pass the folder holding the three agency extracts")
     if night is None:
-        nights = set()
+        per_agency = []
         for template in EXTRACT_FILES.values():
             pattern = re.escape(template).replace(r"\{night\}", r"(\d{8})")
-            nights |= {m.group(1) for p in folder.iterdir()
-                       if (m := re.fullmatch(pattern, p.name))}
-        if not nights:
+            per_agency.append({m.group(1) for p in folder.iterdir()
+                               if (m := re.fullmatch(pattern, p.name))})
+        seen = set().union(*per_agency)
+        if not seen:
             raise ContractError("no agency extract found", where=str(folder),
                                 hint="expected files like " + ", ".join(
                                     t.format(night="YYYYMMDD") for t in EXTRACT_FILES.values()))
-        night = max(nights)
+        complete = set.intersection(*per_agency)
+        night = max(complete) if complete else max(seen)
     parse_night(night)
     return night, {a: extract_path(folder, a, night) for a in AGENCIES}
 

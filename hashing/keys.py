@@ -76,17 +76,26 @@ class LinkageKey:
         """
         path = Path(path)
         secret = secrets.token_bytes(32)
+        exists = KeyFileError("key file already exists; refusing to overwrite it",
+                              where=str(path), hint="choose a new path, or delete the old key "
+                              "deliberately after a key rotation")
+        if path.exists():
+            raise exists
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(_PREFIX + secret.hex() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)          # atomic, and fails if the path appeared meanwhile
         except FileExistsError:
-            raise KeyFileError("key file already exists; refusing to overwrite it",
-                               where=str(path), hint="choose a new path, or delete the old key "
-                               "deliberately after a key rotation") from None
+            raise exists from None
         except OSError as exc:
             raise KeyFileError(f"cannot create the key file ({exc.strerror})", where=str(path),
                                hint="check the folder exists and is writable") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(_PREFIX + secret.hex() + "\n")
+        finally:
+            tmp.unlink(missing_ok=True)
         return cls.from_bytes(secret)
 
     @classmethod
@@ -114,9 +123,12 @@ class LinkageKey:
                 where=str(path), hint=f"run `chmod 600 {path}`")
         try:
             text = path.read_text(encoding="ascii").strip()
+        except PermissionError:
+            raise KeyFileError("linkage key file cannot be read by this user", where=str(path),
+                               hint="run as the key file's owner") from None
         except (OSError, UnicodeDecodeError):
             text = ""
-        match = _FORMAT.fullmatch(text)
+        match = _FORMAT.fullmatch(text.lower())
         if not match:
             raise KeyFileError("not a linkage key file (expected sst-linkage-key-v1 and 64 "
                                "hex digits)", where=str(path),

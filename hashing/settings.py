@@ -63,7 +63,8 @@ class EncodingSettings:
     filters: dict[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
     balance: bool = True
     flip_fraction: float = 0.05
-    flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "street")
+    flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "first_keys",
+                                    "last_words", "dob", "ssn", "street", "zip")
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""

@@ -15,6 +15,10 @@ import io
 import os
 import platform
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +37,7 @@ from data_contracts import (
     parse_night,
 )
 from data_contracts.communities import load_crosswalk
+from data_contracts.errors import EncodedFormatError
 from hashing import LinkageKey, encode_file
 
 from .config import Settings
@@ -130,6 +135,56 @@ def encode_agency(persons: Path, agency: str, night: str, settings: Settings,
     return {"agency": agency, "file": path.name, "sha256": sha256_of(path),
             "records": records, "key_id": key.key_id,
             "encoding_sha256": settings.encoding.sha256()}
+
+
+@contextmanager
+def agency_staging(out_dir: Path) -> Iterator[Path]:
+    """A private (0700) staging folder for one agency-side run, next to ``out_dir`` and
+    never inside it (``out_dir`` is what the agency sends): ``<parent>/.sst-agency-side/
+    <pid>-<random>``. Removed at the end; folders left by killed runs (their process gone)
+    are removed when the next run starts."""
+    side = Path(out_dir).resolve().parent / ".sst-agency-side"
+    side.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(side, 0o700)
+    for old in side.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=side))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def publish_file(source: Path, target: Path) -> None:
+    """Copy under a temporary name, then rename: the target is whole or absent."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def check_same_key(encoded: list[dict[str, Any]]) -> None:
+    """All agencies' encodings of a night used one key (a key file swapped mid-run would
+    otherwise give filters that cannot be compared).
+
+    Raises:
+        EncodedFormatError: naming the agencies and their key ids.
+    """
+    ids = {e["agency"]: e["key_id"] for e in encoded}
+    if len(set(ids.values())) > 1:
+        raise EncodedFormatError("agencies were encoded with different keys (" + ", ".join(
+            f"{a} {k}" for a, k in ids.items()) + ")", hint="rerun the night with one key")
 
 
 def check_quarantine_limits(summaries: list[dict[str, Any]], limit: float) -> None:

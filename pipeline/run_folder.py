@@ -141,10 +141,10 @@ class RunFolder:
             while self.final.exists() or self.partial.exists():  # pragma: no cover
                 self.run_id = new_run_id(self.night)
             self.partial.mkdir(mode=0o755)
-            (self.root / AGENCY_SIDE).mkdir(mode=0o700, exist_ok=True)
-            self.staging.mkdir(mode=0o700)
-            (self.root / EXCHANGE).mkdir(mode=0o750, exist_ok=True)
-            self.exchange.mkdir(mode=0o750)
+            for folder, mode in ((self.root / AGENCY_SIDE, 0o700), (self.staging, 0o700),
+                                 (self.root / EXCHANGE, 0o750), (self.exchange, 0o750)):
+                folder.mkdir(mode=mode, exist_ok=True)
+                os.chmod(folder, mode)          # also when it existed with wider modes
         except BaseException:
             self._release()
             raise

@@ -59,7 +59,8 @@ def input_identifiers(folder: Path) -> dict[str, set[bytes]]:
     ssns += [s.replace("-", "") for s in ssns]
     streets = [*dhs["addr_street"], *dpscs["address_street"].dropna(),
                *[a.split(",")[0] for a in djs["home_address"]]]
-    zips = [z[:5] for z in [*dhs["addr_zip"], *dpscs["address_zip"].dropna()] if len(z) >= 5]
+    raw_zips = [*dhs["addr_zip"], *dpscs["address_zip"].dropna()]
+    zips = [z[:5] for z in raw_zips if len(z) >= 5] + [z for z in raw_zips if len(z) > 5]
     return {
         "name": _variants(names, 6),
         "dob": _dates([*pd.to_datetime(dhs["dob"], format="%m/%d/%Y", errors="coerce"),
@@ -67,7 +68,7 @@ def input_identifiers(folder: Path) -> dict[str, set[bytes]]:
                        *pd.to_datetime(dpscs["dob"], errors="coerce")]),
         "ssn": {s.encode() for s in ssns if len(s.replace("-", "")) == 9},
         "street": _variants(streets, 10),
-        "zip": {z.encode() for z in zips if z.isdigit()},
+        "zip": {z.encode() for z in zips if z.replace("-", "").isdigit()},
     }
 
 
@@ -101,10 +102,15 @@ def test_encoded_files_and_logs_hold_no_identifier(small_night: Path, tmp_path: 
     crosswalk = load_crosswalk(settings.communities.crosswalk_path)
     night, paths = find_extracts(small_night)
     needles = input_identifiers(small_night)
+    frames = {a: load_extract(p, a, parse_night(night)).persons for a, p in paths.items()}
+    for persons in frames.values():     # the normalized forms too (OBRIEN, GARCIA LOPEZ)
+        needles["name"] |= _variants([*persons["first_name"].dropna(),
+                                      *persons["last_name"].dropna()], 6)
+        needles["street"] |= _variants(persons["addr_street"].dropna(), 10)
+        needles["ssn"] |= {s.encode() for s in persons["ssn"].dropna()}
     assert all(len(v) > 50 for v in needles.values()), {k: len(v) for k, v in needles.items()}
     caplog.set_level(logging.DEBUG)
-    for agency, path in paths.items():
-        persons = load_extract(path, agency, parse_night(night)).persons
+    for agency, persons in frames.items():
         table = encode_extract(persons, key, settings.encoding, crosswalk)
         out = write_encoded(table, EncodedMeta(key.key_id, agency, night,
                                                settings.encoding.describe(),

@@ -86,3 +86,39 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     with RunFolder(tmp_path, "20261125") as run:
         run.commit({})
     assert not stale.exists()
+
+
+def test_newest_complete_night_is_chosen(tmp_path: Path) -> None:
+    from data_contracts import find_extracts
+
+    for name in ("dhs_clients_20261125.csv", "djs_youth_20261125.txt",
+                 "dpscs_offenders_20261125.parquet", "dhs_clients_20261126.csv"):
+        (tmp_path / name).write_text("x")
+    night, paths = find_extracts(tmp_path)
+    assert night == "20261125" and paths["DJS"].name == "djs_youth_20261125.txt"
+    (tmp_path / "djs_youth_20261125.txt").unlink()
+    assert find_extracts(tmp_path)[0] == "20261126"     # none complete: newest, named
+
+
+def test_a_night_encoded_with_two_keys_is_refused() -> None:
+    from data_contracts.errors import EncodedFormatError
+    from pipeline.nightly import check_same_key
+
+    check_same_key([{"agency": "DHS", "key_id": "k1-a"}, {"agency": "DJS", "key_id": "k1-a"}])
+    with pytest.raises(EncodedFormatError, match="DJS k1-b"):
+        check_same_key([{"agency": "DHS", "key_id": "k1-a"},
+                        {"agency": "DJS", "key_id": "k1-b"}])
+
+
+def test_agency_staging_is_private_outside_the_outbox_and_cleaned(tmp_path: Path) -> None:
+    from pipeline.nightly import agency_staging
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    stale = tmp_path / ".sst-agency-side" / "999999999-dead"
+    stale.mkdir(parents=True)
+    with agency_staging(outbox) as staging:
+        assert staging.parent == tmp_path / ".sst-agency-side"
+        assert stat.S_IMODE(staging.stat().st_mode) == 0o700
+        assert not stale.exists()
+    assert not staging.exists() and list(outbox.iterdir()) == []

@@ -235,3 +235,11 @@ def test_encoded_schema_is_the_declared_format(tmp_path: Path) -> None:
     with pytest.raises(SstError, match="unexpected column first_name"):
         write_encoded(bad, EncodedMeta(KEY.key_id, "DHS", "20261125", {}, ""),
                       tmp_path / "x.parquet")
+
+
+def test_key_file_in_upper_case_hex_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "k.key"
+    key = LinkageKey.generate(path)
+    path.write_text(path.read_text().upper().replace("SST-LINKAGE-KEY-V1", "sst-linkage-key-v1"))
+    assert LinkageKey.load(path).key_id == key.key_id
+    assert not list(tmp_path.glob(".*.tmp"))
