@@ -26,6 +26,8 @@ or ZIP is stored in the clear, and nothing is an unkeyed hash of one.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,7 @@ def write_encoded(table: pa.Table, meta: EncodedMeta, path: Path) -> Path:
     """Write an encoded extract atomically (temporary name, then rename), mode 0640."""
     check_columns(table.schema, str(path))
     table = table.replace_schema_metadata(meta.to_arrow())
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     # Filters with record-level flips are random-looking bits: compressing them, keeping
     # dictionary pages or min/max statistics costs time and saves nothing. The rest (ids,
     # tokens, deterministic filters of repeated values) compresses well with fast zstd.
