@@ -11,7 +11,7 @@ SEED    ?= 7
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: venv demo test test-slow bench-ingest bench-encode lock clean
+.PHONY: venv demo test test-slow bench-ingest bench-encode bench-linkage lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ test-slow: venv
 
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py --scale large
+
+## issue 5 will grow this into the full linkage benchmark (synthetic nights, privacy cost)
+bench-linkage: venv
+	$(BIN)/python benchmarks/bench_febrl.py
+	$(BIN)/python benchmarks/bench_blocking.py --scale medium
 
 bench-encode: venv
 	$(BIN)/python benchmarks/bench_encode.py --scale medium

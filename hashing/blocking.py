@@ -19,6 +19,8 @@ name            a nickname-tolerant first-name key + a last-name word, statewide
                 people who moved, when the name is not common; common names make blocks
                 the linkage side caps)
 address         house number + street name + ZIP5
+dob_area        birth year + unordered month/day + ZIP3 (names corrupted, birth date intact)
+number_zip      house number + ZIP5 (street name misspelled or written another way)
 ==============  ==============================================================================
 
 Last-name words include hyphen parts and DPSCS alias last names; first-name keys include
@@ -37,7 +39,8 @@ import pyarrow.compute as pc
 
 from ._kernels import siphash24_rows, siphash_strings
 
-RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "name", "address")
+RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "name", "address",
+                          "dob_area", "number_zip")
 MAX_KEYS = 4
 MAX_WORDS = 3
 _TAG = {rule: np.uint64(i + 1) for i, rule in enumerate(RULES)}
@@ -162,6 +165,15 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     address = pc.dictionary_encode(pc.binary_join_element_wise(
         *(a.filter(pa.array(has_addr)) for a in address_parts), "|"))
     parts["address"] = (rec, [stable_code(address.dictionary)[address.indices.to_numpy()]])
+    rec = np.flatnonzero(has_dob & (zip3 > 0))
+    parts["dob_area"] = (rec, [dobkey[rec], zip3[rec]])
+    has_number = address_parts[0].is_valid().to_numpy(zero_copy_only=False) & \
+        address_parts[2].is_valid().to_numpy(zero_copy_only=False)
+    rec = np.flatnonzero(has_number)
+    number_zip = pc.dictionary_encode(pc.binary_join_element_wise(
+        *(a.filter(pa.array(has_number)) for a in (address_parts[0], address_parts[2])), "|"))
+    parts["number_zip"] = (rec, [stable_code(number_zip.dictionary)[
+        number_zip.indices.to_numpy()]])
 
     out = {}
     for rule in RULES:
