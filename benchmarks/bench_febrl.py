@@ -66,8 +66,14 @@ def person_frame(df: pd.DataFrame, agency: str) -> pd.DataFrame:
 def run(frames: list[pd.DataFrame], true_pairs: set[tuple[str, str]], link: bool) -> dict:
     from hashing import RULES, EncodingSettings, LinkageKey, encode_extract
     from linkage.blocking import candidate_pairs
-    from linkage.model import (DEFAULT_LEVELS, choose_threshold, compare, fit, score,
-                               u_from_random_pairs)
+    from linkage.model import (
+        DEFAULT_LEVELS,
+        choose_threshold,
+        compare,
+        fit,
+        score,
+        u_from_random_pairs,
+    )
 
     key = LinkageKey.from_bytes(bytes(range(32)))
     t0 = time.perf_counter()
