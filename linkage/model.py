@@ -120,7 +120,7 @@ def fit(gamma: np.ndarray, fields: Sequence[str], n_levels: Sequence[int],
         np.linspace(1.0, 0.05, k) / np.linspace(1.0, 0.05, k).sum() for k in n_levels]
     lam = lam_init
     model = FSModel(tuple(fields), m, u, lam)
-    for it in range(1, max_iter + 1):
+    for _ in range(max_iter):
         lm = np.log(lam) + _log_likelihoods(patterns, m)
         lu = np.log(1 - lam) + _log_likelihoods(patterns, u)
         post = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
@@ -141,7 +141,7 @@ def fit(gamma: np.ndarray, fields: Sequence[str], n_levels: Sequence[int],
         if change < tol:
             model.converged = True
             break
-    model.m, model.u, model.lam, model.iterations = m, u, lam, it
+    model.m, model.u, model.lam, model.iterations = m, u, lam, len(model.history)
     return model
 
 
