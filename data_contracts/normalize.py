@@ -574,7 +574,7 @@ def normalize_ssn(s: pd.Series, placeholders=PLACEHOLDER_SSNS) -> tuple[pd.Serie
         ``(ssn, status)``, two ``string`` Series indexed like ``s``.
 
     Example:
-        >>> ssn, st = normalize_ssn(pd.Series(["123-45-6780", "666-12-3456", "12-345"]))
+        >>> ssn, st = normalize_ssn(pd.Series(["123 45 6780", "666123456", "12-345"]))
         >>> ssn.tolist(), st.tolist()
         (['123456780', <NA>, <NA>], ['ok', 'placeholder', 'malformed'])
     """

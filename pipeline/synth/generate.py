@@ -787,7 +787,7 @@ def _street(F: dict, fam: np.ndarray, useB: np.ndarray, style: np.ndarray, agenc
 
 
 def _fmt_ssn(ssn: np.ndarray, dash: np.ndarray) -> np.ndarray:
-    """Write 9-digit SSNs as ``123-45-6789`` where ``dash`` is set; blanks stay blank."""
+    """Write 9-digit SSNs as ``NNN-NN-NNNN`` where ``dash`` is set; blanks stay blank."""
     s = pd.Series(ssn, dtype=object)
     d = s.str[:3] + "-" + s.str[3:5] + "-" + s.str[5:]
     return np.where(dash & (s.str.len() == 9).to_numpy(), d.to_numpy(object), ssn)
