@@ -111,6 +111,16 @@ _BAD_CTRL = [chr(c) for c in (*range(0x01, 0x09), *range(0x0E, 0x1C), 0x1F, 0x7F
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _insert_bad_bytes(frame: pd.DataFrame, j: int, columns: list[str], u: np.ndarray) -> None:
+    """Plant a ``bad_encoding`` row: bytes that are neither UTF-8 nor Windows-1252 text, or
+    a control character, inside one of ``columns`` of row ``j`` (choices from ``u``)."""
+    col = columns[int(u[0] * len(columns))]
+    s = frame.at[j, col]
+    k = 1 + int(u[2] * max(len(s) - 1, 1))
+    bad = (_BAD_HIGH + _BAD_CTRL)[int(u[3] * (len(_BAD_HIGH) + len(_BAD_CTRL)))]
+    frame.at[j, col] = s[:k] + bad + s[k:]
+
 def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split day numbers (days since 1970-01-01) into year, month, day arrays."""
     dt = np.asarray(days, dtype="int64").astype("datetime64[D]")
@@ -873,11 +883,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         rsn, r = R["reason"][i[j]], i[j]
         v = du[r, 0]
         if rsn == "bad_encoding":
-            col = ["first_name", "last_name", "addr_street"][int(v * 3)]
-            s = dhs.at[j, col]
-            k = 1 + int(du[r, 2] * max(len(s) - 1, 1))
-            bad = (_BAD_HIGH + _BAD_CTRL)[int(du[r, 3] * (len(_BAD_HIGH) + len(_BAD_CTRL)))]
-            dhs.at[j, col] = s[:k] + bad + s[k:]
+            _insert_bad_bytes(dhs, j, ["first_name", "last_name", "addr_street"], du[r])
         elif rsn == "wrong_column_count":
             if v < 0.5:
                 dhs.at[j, "program"] = "\x1d"
@@ -967,11 +973,8 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         rsn, r = R["reason"][i[j]], i[j]
         v = du[r, 0]
         if rsn == "bad_encoding":
-            col = ["youth_first_name", "youth_last_name", "home_address"][int(v * 3)]
-            s = djs.at[j, col]
-            k = 1 + int(du[r, 2] * max(len(s) - 1, 1))
-            bad = (_BAD_HIGH + _BAD_CTRL)[int(du[r, 3] * (len(_BAD_HIGH) + len(_BAD_CTRL)))]
-            djs.at[j, col] = s[:k] + bad + s[k:]
+            _insert_bad_bytes(djs, j, ["youth_first_name", "youth_last_name", "home_address"],
+                              du[r])
         elif rsn == "wrong_column_count":
             if v < 0.5:
                 djs.at[j, "region"] = "\x1d"
