@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 try:  # pragma: no cover - exercised by the import itself
     import numba as nb
 
+    # numba's compiler logs bytecode and IR dumps at DEBUG on every first compile (a fresh
+    # cache, as in CI). They are noise in a steward's log, and IR words such as "branch"
+    # are also surnames, which the log PII scan would rightly flag.
+    logging.getLogger("numba").setLevel(logging.WARNING)
     AVAILABLE = True
 except ImportError:  # pragma: no cover - only without the pinned environment
     AVAILABLE = False

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 try:  # pragma: no cover - exercised by the import itself
     import numba as nb
 
+    logging.getLogger("numba").setLevel(logging.WARNING)  # IR dumps at DEBUG: see hashing
     AVAILABLE = True
 except ImportError:  # pragma: no cover
     AVAILABLE = False
