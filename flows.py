@@ -79,6 +79,22 @@ def encode(persons: str, agency: str, night: str, config: str | None, out_dir: s
     return result
 
 
+@task(name="link", persist_result=False, cache_policy=NONE, retries=1,
+      retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
+def link(encoded: dict[str, str], config: str | None, out_dir: str) -> dict[str, Any]:
+    """Link the night's encoded extracts (never a raw one) into persons and families."""
+    summary = nightly.link_night({a: Path(p) for a, p in encoded.items()},
+                                 load_settings(Path(config) if config else None),
+                                 Path(out_dir))
+    c, t = summary["counts"], summary["threshold"]
+    get_run_logger().info(
+        "%s records: %s persons, %s families, %s multi-system families (%s records); "
+        "threshold %.3f, estimated precision %.3f, recall %.3f", c["records"], c["persons"],
+        c["families"], c["multi_system_families"], c["multi_system_records"],
+        t["threshold"], t["est_precision"], t["est_recall"])
+    return summary
+
+
 @flow(name="agency_encode", persist_result=False, log_prints=False)
 def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
                   config: str | None = None) -> dict[str, Any]:
@@ -114,7 +130,7 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
 @flow(name="nightly_linkage", persist_result=False, log_prints=False)
 def nightly_linkage(extracts: str, out: str, night: str | None = None,
                     config: str | None = None) -> dict[str, Any]:
-    """One night: ingest and encode the three agency extracts and write the run folder.
+    """One night: ingest, encode and link the three agency extracts; write the run folder.
 
     Args:
         extracts: folder with ``dhs_clients_<night>.csv``, ``djs_youth_<night>.txt`` and
@@ -141,16 +157,20 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
                           str(run.exchange)) for a in AGENCIES]
         nightly.check_same_key(encoded)
         nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
+        linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded}, config,
+                       str(run.partial))
         manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
                                           settings=settings, summaries=summaries,
-                                          stages=["ingest", "encode"], encoded=encoded)
+                                          stages=["ingest", "encode", "link"],
+                                          encoded=encoded, linkage=linkage)
         run_dir = run.commit(manifest)
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",
                              description="Rows read and quarantined per agency")
     logger.info("run folder %s complete", run_dir)
     return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"],
-            "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"]}
+            "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"],
+            "linkage": linkage}
 
 
 if __name__ == "__main__":  # pragma: no cover

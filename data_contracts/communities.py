@@ -46,9 +46,12 @@ def community_of(zip5: pd.Series, state: pd.Series, crosswalk: dict[str, str]) -
     """Community per record from its ZIP5 (and its two-letter, upper-case state where the
     ZIP is unknown)."""
     # Work per distinct (ZIP, state) pair: a night has a few thousand of them.
+    def flat(x: pd.Series) -> pa.Array:
+        arr = pa.array(x, type=pa.string(), from_pandas=True)   # chunked if x was concatenated
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
     pair = pc.dictionary_encode(pc.binary_join_element_wise(
-        *(pc.fill_null(pa.array(x, type=pa.string(), from_pandas=True), "")
-          for x in (zip5, state)), "|"))
+        *(pc.fill_null(flat(x), "") for x in (zip5, state)), "|"))
     codes = pair.indices.to_numpy()
     d = pd.Series(pair.dictionary.to_pandas(), dtype="string").str.split(
         "|", expand=True, regex=False)

@@ -14,6 +14,9 @@ family_tie           uint64                   keyed pseudonym of the record's fa
 activity_date        date32                   last activity / intake / status date
 community            string                   community of the record's ZIP (crosswalk)
 enc_<field>          fixed_size_binary(n)     hardened keyed Bloom filter; null = missing
+freq_<field>         uint8                    frequency class of the name in the agency's
+                                              extract (0 very common .. 3 rare; null =
+                                              missing), first and last name only
 blk_<rule>           list<uint64>             keyed blocking tokens; empty = none
 ===================  =======================  ==============================================
 
@@ -37,7 +40,7 @@ import pyarrow.parquet as pq
 
 from .errors import EncodedFormatError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 ENCODED_FILE = "encoded_{agency}_{night}.parquet"
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
@@ -98,8 +101,11 @@ def check_columns(schema: pa.Schema, where: str) -> None:
             continue
         if name.startswith("blk_") and t == BLOCK_TYPE:
             continue
+        if name.startswith("freq_") and t == pa.uint8():
+            continue
         raise EncodedFormatError(f"unexpected column {name} ({t})", where=where,
-                                 hint="only enc_* filters and blk_* tokens may follow; a "
+                                 hint="only enc_* filters, freq_* classes and blk_* tokens "
+                                      "may follow; a "
                                       "plaintext column must never leave the agency")
 
 

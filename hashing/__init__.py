@@ -27,12 +27,26 @@ from data_contracts.encoded import BASE_COLUMNS, EncodedMeta, encoded_path, writ
 
 from . import _bloom, _hardening, _kernels
 from .blocking import RULES, blocking_tokens
+from .frequency import FREQUENCY_FIELDS, frequency_class
 from .keys import KEY_ENV, LinkageKey, Purpose
 from .settings import FIELD_NAMES, FIELDS, EncodingSettings
 from .values import arrow_strings, field_values
 
 __all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", "Purpose",
            "encode_extract", "encode_file"]
+
+
+def _single_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """Arrow-backed columns as one chunk each (a concatenated frame holds several, and
+    Arrow kernels over chunked arrays return chunked results)."""
+    out = frame.copy(deep=False)
+    for name in frame.columns:
+        arr = frame[name].array
+        if isinstance(arr, (pd.arrays.ArrowStringArray, pd.arrays.ArrowExtensionArray)):
+            chunked = pa.array(arr)
+            if isinstance(chunked, pa.ChunkedArray) and chunked.num_chunks > 1:
+                out[name] = pd.Series(type(arr)(chunked.combine_chunks()), index=frame.index)
+    return out
 
 
 def _factorize(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +103,7 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
     Returns:
         The encoded table (columns of ``data_contracts.encoded``), one row per record.
     """
-    p = persons.reset_index(drop=True)
+    p = _single_chunk(persons.reset_index(drop=True))
     agencies = set(p["agency"].unique())
     if len(agencies) > 1:
         raise ValueError("encode one agency's records at a time")
@@ -110,9 +124,11 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         columns[f"enc_{spec.name}"] = _encode_field(i, spec.name, spec.tokenizer,
                                                     values[spec.name], record_seed, key,
                                                     settings)
+    for name in FREQUENCY_FIELDS:
+        columns[f"freq_{name}"] = frequency_class(values[name])
     columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING)))
     order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f}" for f in FIELD_NAMES] + [
-        f"blk_{r}" for r in RULES]
+        f"freq_{f}" for f in FREQUENCY_FIELDS] + [f"blk_{r}" for r in RULES]
     schema = pa.schema([(c, columns[c].type) for c in order])
     return pa.Table.from_arrays([columns[c] for c in order], schema=schema)
 

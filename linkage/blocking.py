@@ -120,3 +120,4 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
     return CandidatePairs(left=unique // n if n else unique, right=unique % n if n else unique,
                           rules=mask.astype(np.uint8), rule_names=tuple(rules),
                           stats=tuple(stats))
+

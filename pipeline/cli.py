@@ -111,10 +111,21 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
     if encoded:
         out.print(f"encoded with key {result['key_id']}: " + ", ".join(
             f"{a} {e['records']:,}" for a, e in encoded.items()) + " records", highlight=False)
-    out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv)",
-              highlight=False)
+    linkage = result.get("linkage")
+    if linkage:
+        c, t = linkage["counts"], linkage["threshold"]
+        out.print(f"linked {c['records']:,} records into {c['persons']:,} persons and "
+                  f"{c['families']:,} families; {c['multi_system_families']:,} multi-system "
+                  f"families ({c['multi_system_records']:,} records: " + ", ".join(
+                      f"{k} {v:,}" for k, v in c["by_systems"].items()) + ")",
+                  highlight=False)
+        out.print(f"threshold {t['threshold']:.3f} ({t['chosen']}): the model estimates "
+                  f"precision {t['est_precision']:.3f} and recall {t['est_recall']:.3f} of "
+                  f"its {t['links']:,} pairwise links", highlight=False)
+    out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv, "
+              "linkage_records.parquet, linkage_model.json)", highlight=False)
     if truth is not None:
-        from pipeline.evaluate import quarantine_vs_truth
+        from pipeline.evaluate import linkage_vs_truth, quarantine_vs_truth
 
         ev = quarantine_vs_truth(run_dir / "quarantine.csv", truth)["ALL"]
         out.print(f"against the synthetic truth: {ev['caught']:,} of {ev['dirty']:,} planted "
@@ -122,6 +133,26 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
                   f"{100 * ev['right_reason_share']:.2f} % with the right reason, "
                   f"{ev['legitimate_quarantined']:,} legitimate rows quarantined",
                   highlight=False)
+        if linkage:
+            import pandas as pd
+
+            lv = linkage_vs_truth(pd.read_parquet(run_dir / "linkage_records.parquet"),
+                                  pd.read_parquet(Path(truth) / "records.parquet"))
+            table = Table(title="linkage against the synthetic truth")
+            for col in ("level", "precision", "recall", "F1"):
+                table.add_column(col, justify="left" if col == "level" else "right")
+            for level, label in (("record", "record in a multi-system family"),
+                                 ("person_pair", "two records of one person"),
+                                 ("family_pair", "two agencies' records in one family"),
+                                 ("guardian_record", "guardian records (multi-system)"),
+                                 ("contact_record", "contact records (multi-system)")):
+                v = lv[level]
+                table.add_row(label, f"{v['precision']:.4f}", f"{v['recall']:.4f}",
+                              f"{v['f1']:.4f}")
+            out.print(table)
+            f = lv["multi_system_families"]
+            out.print(f"multi-system families: {f['true']:,} true, {f['found']:,} found",
+                      highlight=False)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import Any
 from data_contracts import ConfigError, ContractSettings
 from data_contracts.communities import load_crosswalk
 from hashing.settings import EncodingSettings
+from linkage.settings import LinkageSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
@@ -64,6 +65,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     encoding: EncodingSettings = field(default_factory=EncodingSettings)
     communities: CommunitySettings = field(default_factory=CommunitySettings)
+    linkage: LinkageSettings = field(default_factory=LinkageSettings)
     run: RunSettings = field(default_factory=RunSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +164,10 @@ def load_settings(path: Path | None = None) -> Settings:
     problems = settings.encoding.validate()
     if problems:
         raise ConfigError(f"encoding.{problems[0]}", where="encoding",
+                          hint="see configs/default.toml")
+    problems = settings.linkage.validate()
+    if problems:
+        raise ConfigError(f"linkage.{problems[0]}", where="linkage",
                           hint="see configs/default.toml")
     load_crosswalk(settings.communities.crosswalk_path)     # fail before reading any data
     return settings

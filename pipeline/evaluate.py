@@ -42,3 +42,64 @@ def quarantine_vs_truth(quarantine_csv: Path, truth_dir: Path) -> dict[str, Any]
                        "caught_share": caught / n if n else 1.0,
                        "right_reason_share": right / n if n else 1.0}
     return out
+
+
+def _prf(tp: float, predicted: float, true: float) -> dict[str, float]:
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": int(tp),
+            "predicted": int(predicted), "true": int(true)}
+
+
+def _pairs(sizes: pd.Series) -> float:
+    return float((sizes * (sizes - 1) // 2).sum())
+
+
+def _cross_pairs(df: pd.DataFrame, keys: list[str]) -> float:
+    """Pairs of records from different agencies inside each group of ``keys``."""
+    per_agency = df.groupby([*keys, "agency"]).size()
+    total = per_agency.groupby(level=list(range(len(keys)))).sum()
+    return float(((total ** 2).sum() - (per_agency ** 2).sum()) / 2)
+
+
+def linkage_vs_truth(result: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
+    """Measured quality of a night's linkage against the synthetic truth.
+
+    Args:
+        result: one row per record (``agency``, ``record_id``, ``person``, ``family``,
+            ``multi_system``), as :class:`linkage.link.LinkResult` gives it.
+        truth: ``truth/records.parquet`` (``person_key``, ``family_key``, ``multi_system``,
+            ``record_kind``, ``traps``).
+
+    Returns:
+        ``record`` (is the record in a multi-system family), ``person_pair`` (two records
+        of one person), ``family_pair`` (two records of different agencies in one family):
+        precision, recall, F1 and counts; multi-system families true and found; recall of
+        guardian and contact records on their own; trap records that got into a
+        multi-system family wrongly.
+    """
+    df = result.merge(truth.drop(columns=["record_kind"], errors="ignore")
+                      .rename(columns={"multi_system": "true_multi"}),
+                      on=["agency", "record_id"], how="left", validate="one_to_one")
+    df["true_multi"] = df["true_multi"].fillna(False).astype(bool)
+    pred, true = df["multi_system"].astype(bool), df["true_multi"]
+    out: dict[str, Any] = {
+        "record": _prf(float((pred & true).sum()), float(pred.sum()), float(true.sum())),
+        "person_pair": _prf(_pairs(df.groupby(["person", "person_key"]).size()),
+                            _pairs(df.groupby("person").size()),
+                            _pairs(df.groupby("person_key").size())),
+        "family_pair": _prf(_cross_pairs(df, ["family", "family_key"]),
+                            _cross_pairs(df, ["family"]), _cross_pairs(df, ["family_key"])),
+        "multi_system_families": {"true": int(df.loc[true, "family_key"].nunique()),
+                                  "found": int(df.loc[pred, "family"].nunique())},
+    }
+    for kind in ("guardian", "contact"):
+        k = df["record_kind"] == kind
+        out[f"{kind}_record"] = _prf(float((pred & true & k).sum()), float((pred & k).sum()),
+                                     float((true & k).sum()))
+    traps = df["traps"].fillna("").str.split(",").explode()
+    wrong = traps[(pred & ~true).reindex(traps.index).to_numpy()]
+    out["trap_records_wrongly_in"] = {t: int(n) for t, n in wrong.value_counts().items() if t}
+    out["trap_records"] = {t: int(n) for t, n in traps.value_counts().items() if t}
+    return out

@@ -1,9 +1,10 @@
 """The nightly run's stages as plain functions (``flows.py`` only wires them).
 
-Stages built so far: **ingest** (each agency's extract through its contract) and
-**encode** (each agency's person records into a keyed, hardened encoded extract). Link and
-publish are added by later work to the same flow; the manifest's ``stages`` lists what a
-run actually did.
+Stages built so far: **ingest** (each agency's extract through its contract), **encode**
+(each agency's person records into a keyed, hardened encoded extract) and **link** (the
+three encoded extracts, and nothing else, into persons, families and multi-system
+families). Publish is added by later work to the same flow; the manifest's ``stages``
+lists what a run actually did.
 
 What crosses a stage boundary is a path or a dict of counts, never a data frame: Prefect
 records task inputs and results, and person frames hold PII.
@@ -39,6 +40,8 @@ from data_contracts import (
 from data_contracts.communities import load_crosswalk
 from data_contracts.errors import EncodedFormatError
 from hashing import LinkageKey, encode_file
+from linkage.inputs import read_night
+from linkage.link import link_records
 
 from .config import Settings
 from .run_folder import sha256_of, write_private
@@ -227,7 +230,8 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
 
 def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
                    summaries: list[dict[str, Any]], stages: list[str],
-                   encoded: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                   encoded: list[dict[str, Any]] | None = None,
+                   linkage: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest (``outputs`` fingerprints are added by the run folder on commit)."""
     return {
         "manifest_version": 1,
@@ -248,6 +252,7 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
         "counts": {s["agency"]: {k: s[k] for k in (
             "rows_read", "rows_quarantined", "quarantined_share", "quarantine_by_reason",
             "records_out", "records_by_kind", "field_issues")} for s in summaries},
+        "linkage": linkage,
     }
 
 
@@ -264,3 +269,33 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
                      f"{100 * c['quarantined_share']:.2f} % | {reasons} | "
                      f"{c['records_out']:,} |")
     return "\n".join(lines) + "\n"
+
+
+LINKAGE_RECORDS = "linkage_records.parquet"
+LINKAGE_MODEL = "linkage_model.json"
+
+
+def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """The link stage: reads only the encoded extracts, writes into ``out_dir``:
+
+    * ``linkage_records.parquet``: one row per record, ``agency``, ``record_id``,
+      ``record_kind``, ``person`` and ``family`` (this night's cluster numbers), ``systems``,
+      ``multi_system``, ``community`` and ``link_probability`` (de-identified);
+    * ``linkage_model.json``: the fitted model, the threshold with its estimated precision
+      and recall, blocking statistics, pair counts and step timings (for the report).
+
+    Returns:
+        Counts, the threshold and the timings (no identifiers).
+    """
+    import json
+
+    result = link_records(read_night(encoded), settings.linkage)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(result.records, preserve_index=False)
+    pq.write_table(table, out_dir / LINKAGE_RECORDS)
+    summary = {"counts": result.counts(), "threshold": result.threshold,
+               "pairs": result.pairs, "seconds": result.seconds}
+    model = {**summary, "model": result.model.to_json(), "curve": result.curve,
+             "blocking": result.blocking}
+    (out_dir / LINKAGE_MODEL).write_text(json.dumps(model, indent=2, default=float) + "\n")
+    return summary

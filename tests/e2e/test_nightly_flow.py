@@ -13,7 +13,7 @@ import pytest
 
 from data_contracts import ContractError, QuarantineLimitError
 from data_contracts.normalize import normalize_ssn
-from pipeline.evaluate import quarantine_vs_truth
+from pipeline.evaluate import linkage_vs_truth, quarantine_vs_truth
 
 pytestmark = pytest.mark.e2e
 
@@ -46,14 +46,15 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     result = _run(small_night, out)
     run_dir = Path(result["run_dir"])
     assert run_dir.parent == out and run_dir.name.startswith("20261125-")
-    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "quarantine.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "linkage_model.json", "linkage_records.parquet", "manifest.json", "quarantine.csv"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["run_id"] == run_dir.name and manifest["night"] == "20261125"
     assert set(manifest["inputs"]) == {"DHS", "DJS", "DPSCS"}
     assert manifest["outputs"]["quarantine.csv"]["sha256"]
     from hashing import LinkageKey
 
-    assert manifest["stages"] == ["ingest", "encode"]
+    assert manifest["stages"] == ["ingest", "encode", "link"]
     assert manifest["linkage_key_id"] == LinkageKey.load().key_id
     assert {a: e["records"] for a, e in manifest["encoded"].items()} == {
         a: c["records_out"] for a, c in manifest["counts"].items()}
@@ -72,6 +73,17 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
         assert c["records_out"] == int((records["agency"] == agency).sum())
         assert c["rows_quarantined"] == ev[agency]["caught"]
     assert truth  # the generator's summary is there for the demo to print
+
+    # the link stage: one row per record, and the night's multi-system families found
+    linked = pd.read_parquet(run_dir / "linkage_records.parquet")
+    assert len(linked) == len(records)
+    assert set(linked[["agency", "record_id"]].itertuples(index=False)) == set(
+        records[["agency", "record_id"]].itertuples(index=False))
+    quality = linkage_vs_truth(linked, records)
+    assert quality["record"]["f1"] >= 0.85, quality["record"]
+    assert quality["family_pair"]["f1"] >= 0.85, quality["family_pair"]
+    assert manifest["linkage"]["counts"]["multi_system_records"] == int(
+        linked["multi_system"].sum())
 
     # no staging (PII) left, no partial folder, and no input value in what the run wrote
     assert not list(out.glob(".*.partial"))

@@ -12,7 +12,7 @@ import pytest
 
 from data_contracts.encoded import EncodedMeta, write_encoded
 from data_contracts.errors import EncodedFormatError
-from linkage import _dice
+from linkage import _bits
 from linkage.blocking import candidate_pairs
 from linkage.inputs import read_night
 
@@ -52,7 +52,7 @@ def test_candidate_pairs_match_brute_force_on_random_blocks() -> None:
     assert set(zip(pairs.left.tolist(), pairs.right.tolist())) == expected
 
 
-def test_dice_kernel_equals_numpy_and_marks_missing() -> None:
+def test_hamming_kernel_equals_numpy_and_marks_missing() -> None:
     rng = np.random.default_rng(4)
     filters = rng.integers(0, 2**63, (50, 8), dtype=np.uint64)
     filters[7] = 0
@@ -60,16 +60,15 @@ def test_dice_kernel_equals_numpy_and_marks_missing() -> None:
     valid[3] = False
     left = rng.integers(0, 50, 2000)
     right = rng.integers(0, 50, 2000)
-    fast = _dice.dice(filters, valid, left, right)
-    slow = _dice.dice_numpy(filters, valid, left, right, chunk=97)
-    assert np.allclose(fast, slow, equal_nan=True)
-    assert np.isnan(fast[(left == 3) | (right == 3)]).all()
-    same = left == right
-    assert np.allclose(fast[same & valid[left]], 1.0)
+    fast = _bits.hamming(filters, valid, left, right)
+    slow = _bits.hamming_numpy(filters, valid, left, right, chunk=97)
+    assert np.array_equal(fast, slow)
+    assert (fast[(left == 3) | (right == 3)] == -1).all()
+    same = (left == right) & valid[left]
+    assert (fast[same] == 0).all()
     bits = np.unpackbits(filters.view(np.uint8), axis=1)
-    k = np.flatnonzero(valid[left] & valid[right])[0]
-    x, y = bits[left[k]], bits[right[k]]
-    assert fast[k] == pytest.approx(2 * (x & y).sum() / (x.sum() + y.sum()), rel=1e-6)
+    k = np.flatnonzero(valid[left] & valid[right] & ~same)[:20]
+    assert fast[k].tolist() == [(bits[a] != bits[b]).sum() for a, b in zip(left[k], right[k])]
 
 
 def _encoded(tmp: Path, agency: str, key_id: str = "k1-a", night: str = "20261125",

@@ -1,11 +1,18 @@
-"""Fellegi–Sunter EM recovers known parameters; levels and thresholds behave."""
+"""The Fellegi–Sunter pieces: EM recovers known parameters, token distances read the
+hardened encodings right, comparison levels, scoring with households, thresholds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
+from people import persons
 
-from linkage.model import choose_threshold, compare, fit, score
+from hashing import EncodingSettings, LinkageKey, encode_extract
+from linkage.compare import COMPARISON_NAMES, FieldCodec, compare, token_distance
+from linkage.model import FSModel, choose_threshold, em, estimates_at, score
+
+KEY = LinkageKey.from_bytes(bytes(range(32)))
 
 
 def simulate(n: int, lam: float, m: list[np.ndarray], u: list[np.ndarray], seed: int = 1,
@@ -21,17 +28,35 @@ def simulate(n: int, lam: float, m: list[np.ndarray], u: list[np.ndarray], seed:
     return gamma, is_match
 
 
+M = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9]), np.array([0.02, 0.08, 0.9]),
+     np.array([0.2, 0.8])]
+U = [np.array([0.9, 0.08, 0.02]), np.array([0.7, 0.3]), np.array([0.95, 0.04, 0.01]),
+     np.array([0.85, 0.15])]
+
+
 def test_em_recovers_known_m_u_and_lambda() -> None:
-    m = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9]), np.array([0.02, 0.08, 0.9]),
-         np.array([0.2, 0.8])]
-    u = [np.array([0.9, 0.08, 0.02]), np.array([0.7, 0.3]), np.array([0.95, 0.04, 0.01]),
-         np.array([0.85, 0.15])]
-    gamma, is_match = simulate(200_000, 0.05, m, u)
-    model = fit(gamma, ("a", "b", "c", "d"), [3, 2, 3, 2])
-    assert model.converged
-    assert abs(model.lam - 0.05) < 0.005
-    for fitted, true in zip(model.m + model.u, m + u, strict=True):
+    gamma, _ = simulate(200_000, 0.05, M, U)
+    res = em(gamma, [3, 2, 3, 2])
+    assert res.converged
+    assert abs(res.lam - 0.05) < 0.005
+    for fitted, true in zip(res.m + res.u, M + U, strict=True):
         assert np.abs(fitted - true).max() < 0.03
+
+
+def test_em_with_fixed_u_estimates_m_of_the_comparisons_it_uses() -> None:
+    gamma, _ = simulate(100_000, 0.02, M, U, seed=2)
+    res = em(gamma, [3, 2, 3, 2], use=[0, 2, 3], u=U, fix_u=True)
+    assert abs(res.lam - 0.02) < 0.004
+    for j in (0, 2, 3):
+        assert np.abs(res.m[j] - M[j]).max() < 0.05
+    assert np.array_equal(res.u[1], U[1])
+
+
+def test_scores_and_estimated_precision_recall_follow_the_truth() -> None:
+    gamma, is_match = simulate(200_000, 0.05, M, U, seed=3)
+    model = FSModel(fields=("a", "b", "c", "d"), m=M, u=U, u_h=None,
+                    log2_prior_m=float(np.log2(0.05)), log2_prior_h=float("-inf"),
+                    expected_matches=10_000)
     _, prob = score(model, gamma)
     chosen = choose_threshold(prob)
     predicted = prob >= chosen["threshold"]
@@ -39,16 +64,77 @@ def test_em_recovers_known_m_u_and_lambda() -> None:
     recall = (predicted & is_match).sum() / is_match.sum()
     assert abs(chosen["est_precision"] - precision) < 0.03
     assert abs(chosen["est_recall"] - recall) < 0.03
+    curve = estimates_at(prob, [0.1, 0.5, 0.9])
+    assert [c["links"] for c in curve] == sorted((c["links"] for c in curve), reverse=True)
 
 
-def test_compare_levels_and_missing() -> None:
-    filters = np.zeros((4, 8), dtype=np.uint8)
-    filters[0, :4] = 0xFF
-    filters[1, :4] = 0xFF            # same as 0
-    filters[2, :2] = 0xFF            # half of 0
-    valid = np.array([True, True, True, False])
-    column = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(8), 4, [pa.array(valid).buffers()[1], pa.py_buffer(filters)])
-    records = pa.table({"enc_x": column})
-    gamma = compare(records, np.array([0, 0, 0]), np.array([1, 2, 3]), {"x": (0.5, 0.9)})
-    assert gamma[:, 0].tolist() == [2, 1, -1]
+def test_household_class_lowers_pairs_that_look_like_a_household() -> None:
+    # one comparison "address" (0 differs, 1 same) and one "first name" (0 differs, 1 same)
+    m = [np.array([0.2, 0.8]), np.array([0.05, 0.95])]
+    u = [np.array([0.999, 0.001]), np.array([0.99, 0.01])]
+    u_h = [np.array([0.01, 0.99]), np.array([0.98, 0.02])]
+    two = FSModel(("address", "first"), m, u, None, -10.0, float("-inf"), 1.0)
+    three = FSModel(("address", "first"), m, u, u_h, -10.0, -6.0, 1.0)
+    household = np.array([[1, 0]], dtype=np.int8)     # same address, other first name
+    same_person = np.array([[1, 1]], dtype=np.int8)
+    assert score(three, household)[1][0] < score(two, household)[1][0]
+    assert score(three, household)[1][0] < 0.01
+    assert score(three, same_person)[1][0] > 0.5
+
+
+def _encode(rows: list[dict], flip: float = 0.05) -> pa.Table:
+    return encode_extract(persons(rows), KEY, EncodingSettings(flip_fraction=flip),
+                          {"21217": "West Baltimore"})
+
+
+def _typo(s: str, k: int, rng: np.random.Generator) -> str:
+    chars = list(s)
+    for i in rng.choice(len(chars), k, replace=False):
+        chars[i] = chr(65 + (ord(chars[i]) - 65 + 1 + int(rng.integers(0, 24))) % 26)
+    return "".join(chars)
+
+
+@pytest.mark.parametrize("flip", [0.0, 0.05])
+def test_token_distance_orders_variants_through_the_hardening(flip: float) -> None:
+    """The cut points of linkage.compare rest on these distances of controlled variants."""
+    rng = np.random.default_rng(7)
+    surnames = ["WASHINGTON", "MARTINEZ", "ROBINSON", "THOMPSON", "GONZALEZ", "HENDERSON",
+                "MITCHELL", "RICHARDSON", "CAMPBELL", "PATTERSON"]
+    rows, kinds = [], []
+    for i, a in enumerate(surnames):
+        b = surnames[(i + 3) % len(surnames)]
+        for kind, other in (("same", a), ("one typo", _typo(a, 1, rng)),
+                            ("two typos", _typo(a, 2, rng)), ("unrelated", b)):
+            rows += [{"first": "ANN", "last": a}, {"first": "ANN", "last": other}]
+            kinds.append(kind)
+    t = _encode(rows, flip)
+    codec = FieldCodec.from_encoding(EncodingSettings(flip_fraction=flip).describe(),
+                                     "last_name")
+    left = np.arange(0, len(rows), 2)
+    d = token_distance(t, "last_name", codec, left, left + 1)
+    by = {k: d[[i for i, x in enumerate(kinds) if x == k]] for k in set(kinds)}
+    assert by["same"].max() < 0.8                               # level "exact"
+    assert (by["one typo"] > 0.8).all() and (by["one typo"] < 3.4).all()   # "close"
+    assert by["two typos"].mean() > by["one typo"].mean()
+    assert (by["unrelated"] > 6.0).all()                        # "different"
+
+
+def test_compare_levels_missing_nickname_and_address() -> None:
+    t = _encode([
+        {"first": "WILLIAM", "last": "JONES", "dob": "1980-05-06", "unit": "2"},
+        {"first": "BILL", "last": "JONES", "dob": "1980-06-05", "unit": "2"},
+        {"first": "WILLIAM", "last": "JONES", "dob": None, "unit": "2", "number": "99",
+         "street": "OAK AVE"},
+        {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
+        {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
+    ])
+    g = compare(t, np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4]),
+                EncodingSettings().describe())
+    col = {name: g[:, j] for j, name in enumerate(COMPARISON_NAMES)}
+    # WILLIAM/BILL share nickname keys, but balanced filters show only how many keys
+    # differ, not that some are shared: the pair reads as different first names
+    assert col["first_name"].tolist()[:3] == [1, 5, 5]
+    assert col["dob"].tolist() == [1, -1, 3, 2]         # swapped; missing; exact; year
+    assert col["last_name"][2] == 2                     # shares a surname word
+    # same street and unit; same ZIP5 other street; unit differs; another ZIP3
+    assert col["address"].tolist() == [6, 2, 5, 0]

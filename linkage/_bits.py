@@ -1,9 +1,11 @@
-"""Hazmat: Dice similarity of Bloom filters for candidate pairs, compiled and numpy twins.
+"""Hazmat: Hamming distances of filter pairs, a compiled kernel and its numpy twin.
 
-``dice(filters, valid, left, right)`` returns, per pair, ``2|a & b| / (|a| + |b|)`` of the
-two records' filters, or NaN where either record's value is missing (the model gives
-"missing" its own level, never "disagree"). ``dice_numpy`` is the reference; ``dice`` runs
-the numba kernel when numba is importable (the tests hold the two equal).
+Balanced filters (a filter and its complement, secretly permuted) always have half their
+bits set, so the only thing two of them reveal about each other is their Hamming distance:
+twice the distance of the underlying filters. ``hamming(filters, valid, left, right)``
+returns it per pair, or ``-1`` where either record's value is missing (the model gives
+"missing" its own level, never "disagree"). ``hamming_numpy`` is the reference; the numba
+kernel runs when numba is importable (the tests hold the two equal).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ try:  # pragma: no cover - exercised by the import itself
     AVAILABLE = True
 except ImportError:  # pragma: no cover
     AVAILABLE = False
-    log.warning("numba is not installed: Dice similarities use the numpy reference")
+    log.warning("numba is not installed: Hamming distances use the numpy reference")
 
 
 def filter_words(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,18 +39,14 @@ def filter_words(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nda
     return data.reshape(len(arr), width).view(np.uint64), valid
 
 
-def dice_numpy(filters: np.ndarray, valid: np.ndarray, left: np.ndarray, right: np.ndarray,
-               chunk: int = 1 << 18) -> np.ndarray:
-    """Reference Dice similarities (float32, NaN where a side is missing)."""
-    weight = np.bitwise_count(filters).sum(axis=1, dtype=np.int64)
-    out = np.full(len(left), np.nan, dtype=np.float32)
+def hamming_numpy(filters: np.ndarray, valid: np.ndarray, left: np.ndarray,
+                  right: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """Reference Hamming distances (int32, -1 where a side is missing)."""
+    out = np.empty(len(left), dtype=np.int32)
     for lo in range(0, len(left), chunk):
         l, r = left[lo:lo + chunk], right[lo:lo + chunk]
-        inter = np.bitwise_count(filters[l] & filters[r]).sum(axis=1, dtype=np.int64)
-        total = weight[l] + weight[r]
-        ok = valid[l] & valid[r]
-        res = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 1.0)
-        out[lo:lo + chunk] = np.where(ok, res, np.nan)
+        h = np.bitwise_count(filters[l] ^ filters[r]).sum(axis=1, dtype=np.int32)
+        out[lo:lo + chunk] = np.where(valid[l] & valid[r], h, -1)
     return out
 
 
@@ -62,28 +60,25 @@ if AVAILABLE:
         return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
     @nb.njit(parallel=True, cache=True)
-    def _dice(filters, valid, left, right):  # type: ignore[no-untyped-def]
+    def _hamming(filters, valid, left, right):  # type: ignore[no-untyped-def]
         m = len(left)
         words = filters.shape[1]
-        out = np.empty(m, np.float32)
+        out = np.empty(m, np.int32)
         for k in nb.prange(m):
             a, b = left[k], right[k]
             if not (valid[a] and valid[b]):
-                out[k] = np.nan
+                out[k] = -1
                 continue
-            inter = np.uint64(0)
-            total = np.uint64(0)
+            h = np.uint64(0)
             for w in range(words):
-                x, y = filters[a, w], filters[b, w]
-                inter += _popcount(x & y)
-                total += _popcount(x) + _popcount(y)
-            out[k] = 2.0 * inter / total if total > 0 else 1.0
+                h += _popcount(filters[a, w] ^ filters[b, w])
+            out[k] = np.int32(h)
         return out
 
 
-def dice(filters: np.ndarray, valid: np.ndarray, left: np.ndarray, right: np.ndarray
-         ) -> np.ndarray:
-    """Dice similarities of candidate pairs (float32, NaN where a side is missing).
+def hamming(filters: np.ndarray, valid: np.ndarray, left: np.ndarray, right: np.ndarray
+            ) -> np.ndarray:
+    """Hamming distances of candidate pairs (int32, -1 where a side is missing).
 
     Args:
         filters: ``uint64[n, words]`` (see :func:`filter_words`).
@@ -91,6 +86,6 @@ def dice(filters: np.ndarray, valid: np.ndarray, left: np.ndarray, right: np.nda
         left, right: int64 record indices of the pairs.
     """
     if not AVAILABLE:
-        return dice_numpy(filters, valid, left, right)
-    return _dice(np.ascontiguousarray(filters), valid.astype(np.bool_),
-                 left.astype(np.int64), right.astype(np.int64))
+        return hamming_numpy(filters, valid, left, right)
+    return _hamming(np.ascontiguousarray(filters), valid.astype(np.bool_),
+                    left.astype(np.int64), right.astype(np.int64))

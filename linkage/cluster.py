@@ -1,0 +1,204 @@
+"""From scored pairs to persons, families, multi-system families and communities.
+
+* :func:`cannot_link` marks pairs that can never be one person whatever their scores: a DJS
+  youth and their own guardian, an offender and their own contact, the two guardians of one
+  youth (one family group outside DHS, whose duplicate client ids are the one known
+  exception), two DJS youth ids or two DPSCS sids (each names one person), and a youth
+  against a parent or grandparent of the relationship lists (a generation apart).
+* :func:`conflicts` marks compared pairs that strongly disagree (birth dates, SSNs, first
+  names).
+* :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
+  member lists): a merge that would put two DJS youth ids, two DPSCS sids or the two
+  records of a conflict or cannot-link pair in one person is refused, so one weak link
+  cannot chain two strangers through a record that carries only a name.
+* :func:`families` joins person clusters and family groups (connected components, scipy).
+* :func:`summarize` gives each family its agencies, multi-system flag, community (the most
+  recent address wins, ties go to DHS, an unknown address never wins over a known one) and
+  the lowest cross-agency link probability that holds it together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .compare import COMPARISON_NAMES
+
+try:  # pragma: no cover - exercised by the import itself
+    import numba as nb
+
+    _njit = nb.njit(cache=True)
+except ImportError:  # pragma: no cover
+    def _njit(f):  # type: ignore[no-untyped-def]
+        return f
+
+PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
+UNKNOWN_COMMUNITY = "Unknown"
+
+
+def _columns(records: pa.Table, *names: str) -> list[np.ndarray]:
+    return [records.column(n).to_numpy(zero_copy_only=False) for n in names]
+
+
+def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """True for the pairs that cannot be one person (see the module docstring)."""
+    agency, kind, rel, tie = _columns(records, "agency", "record_kind", "relationship",
+                                      "family_tie")
+    a_l, a_r, k_l, k_r = agency[left], agency[right], kind[left], kind[right]
+    same_group_outside_dhs = (tie[left] == tie[right]) & (a_l == a_r) & (a_l != "DHS")
+    two_ids = (a_l == a_r) & (a_l != "DHS") & (k_l == "primary") & (k_r == "primary")
+    parental = np.isin(rel.astype(object), list(PARENTAL))
+    youth = (agency == "DJS") & (kind == "primary")
+    generation = (youth[left] & parental[right] & (k_r != "primary")) | \
+                 (youth[right] & parental[left] & (k_l != "primary"))
+    return same_group_outside_dhs | two_ids | generation
+
+
+@_njit
+def _find(parent, x):  # type: ignore[no-untyped-def]
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+@_njit
+def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: ignore[no-untyped-def]
+    """Whether a member of cluster ``a`` conflicts with a member of cluster ``b``."""
+    x = first[a]
+    while x != -1:
+        for k in range(indptr[x], indptr[x + 1]):
+            if _find(parent, partners[k]) == b:
+                return True
+        x = nxt[x]
+    return False
+
+
+@_njit
+def _greedy(n, left, right, order, unique_a, unique_b, indptr,
+            partners):  # type: ignore[no-untyped-def]
+    parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    first = np.arange(n)            # member lists: first member, next member, last member
+    last = np.arange(n)
+    nxt = np.full(n, -1, np.int64)
+    count_a = unique_a.astype(np.int32)
+    count_b = unique_b.astype(np.int32)
+    accepted = np.zeros(len(left), np.bool_)
+    for k in order:
+        a = _find(parent, left[k])
+        b = _find(parent, right[k])
+        if a == b:
+            accepted[k] = True
+            continue
+        if count_a[a] + count_a[b] > 1 or count_b[a] + count_b[b] > 1:
+            continue
+        if size[a] < size[b]:
+            a, b = b, a
+        if _conflict_between(b, a, first, nxt, indptr, partners, parent):
+            continue
+        parent[b] = a
+        size[a] += size[b]
+        nxt[last[a]] = first[b]
+        last[a] = last[b]
+        count_a[a] += count_a[b]
+        count_b[a] += count_b[b]
+        accepted[k] = True
+    labels = np.empty(n, np.int64)
+    for i in range(n):
+        labels[i] = _find(parent, i)
+    return labels, accepted
+
+
+def _dense(labels: np.ndarray) -> np.ndarray:
+    return np.unique(labels, return_inverse=True)[1].ravel().astype(np.int64)
+
+
+def conflicts(gamma: np.ndarray) -> np.ndarray:
+    """Pairs that strongly disagree, whatever else they share: two unrelated birth dates,
+    two unrelated SSNs, or two unrelated first names (levels of
+    :data:`linkage.compare.COMPARISONS`; a missing value is never a conflict)."""
+    first = gamma[:, COMPARISON_NAMES.index("first_name")]
+    dob = gamma[:, COMPARISON_NAMES.index("dob")]
+    ssn = gamma[:, COMPARISON_NAMES.index("ssn")]
+    return (first == 0) | (dob == 0) | (ssn == 0)
+
+
+def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
+            conflict_left: np.ndarray | None = None,
+            conflict_right: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Person label of each record and, per link, whether the clustering kept it.
+
+    Links are taken strongest first; a merge is refused (the weaker link loses) when the
+    person would hold two DJS youth ids or two DPSCS sids, or two records of a conflict
+    pair (:func:`conflicts`, :func:`cannot_link`): no chaining of strangers through a
+    record that carries little, such as a guardian with only a name.
+    """
+    agency, kind = _columns(records, "agency", "record_kind")
+    n = records.num_rows
+    primary = kind == "primary"
+    cl = np.empty(0, np.int64) if conflict_left is None else conflict_left.astype(np.int64)
+    cr = np.empty(0, np.int64) if conflict_right is None else conflict_right.astype(np.int64)
+    src, dst = np.concatenate([cl, cr]), np.concatenate([cr, cl])
+    order = np.argsort(src, kind="stable")
+    partners = dst[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
+    link_order = np.argsort(-prob, kind="stable").astype(np.int64)
+    labels, accepted = _greedy(n, left.astype(np.int64), right.astype(np.int64), link_order,
+                               primary & (agency == "DJS"), primary & (agency == "DPSCS"),
+                               indptr, partners)
+    return _dense(labels), accepted
+
+
+def families(records: pa.Table, person: np.ndarray) -> np.ndarray:
+    """Family label of each record: connected groups of family ties and same-person links."""
+    n = records.num_rows
+    tie = _dense(records.column("family_tie").to_numpy())
+    n_ties = int(tie.max()) + 1 if n else 0
+    rows = np.concatenate([np.arange(n), np.arange(n)])
+    cols = np.concatenate([n + person, n + int(person.max() if n else 0) + 1 + tie])
+    size = n + (int(person.max()) + 1 if n else 0) + n_ties
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    return _dense(labels[:n])
+
+
+def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: np.ndarray,
+              right: np.ndarray, prob: np.ndarray) -> pd.DataFrame:
+    """One row per record: ids, person, family, systems, multi_system, community,
+    link_probability (NaN outside multi-system families).
+
+    Args:
+        left, right, prob: the links the clustering kept.
+    """
+    agency, kind, community, activity = _columns(records, "agency", "record_kind",
+                                                 "community", "activity_date")
+    df = pd.DataFrame({"agency": agency, "record_id": records.column("record_id")
+                       .to_numpy(zero_copy_only=False), "record_kind": kind,
+                       "person": person, "family": family})
+    flags = pd.crosstab(df["family"], df["agency"]).gt(0)
+    names = np.array(sorted(flags.columns))
+    flags = flags[names]
+    systems = pd.Series(["+".join(names[row]) for row in flags.to_numpy()], index=flags.index)
+    df["systems"] = systems.reindex(df["family"]).to_numpy()
+    df["multi_system"] = flags.sum(axis=1).reindex(df["family"]).to_numpy() >= 2
+
+    when = pd.to_datetime(pd.Series(activity)).fillna(pd.Timestamp.min)
+    known = pd.Series(community).fillna(UNKNOWN_COMMUNITY) != UNKNOWN_COMMUNITY
+    rank = pd.DataFrame({"family": family, "known": known, "when": when,
+                         "dhs": agency == "DHS", "community": community})
+    best = rank.sort_values(["family", "known", "when", "dhs"],
+                            ascending=[True, False, False, False]).drop_duplicates("family")
+    df["community"] = best.set_index("family")["community"].fillna(UNKNOWN_COMMUNITY) \
+        .reindex(df["family"]).to_numpy()
+
+    cross = agency[left] != agency[right]
+    low = pd.Series(prob[cross]).groupby(family[left[cross]]).min()
+    df["link_probability"] = low.reindex(df["family"]).to_numpy()
+    df.loc[~df["multi_system"], "link_probability"] = np.nan
+    return df

@@ -1,0 +1,184 @@
+"""Comparison of candidate pairs on the encodings: agreement levels per comparison.
+
+A hardened filter hides its number of set bits (balancing) and carries record-level random
+flips, so what two encodings of a field reveal is their Hamming distance, noise included.
+:func:`token_distance` turns it into an estimate of the number of tokens (bigrams, words,
+date parts, SSN digit positions) by which the two values differ: the expected flip noise
+is taken off and the rest divided by the bits one token sets. That scale is the same for
+every field and every filter size. Filters fill up (tokens share bits), so the estimate
+runs below the true count as values differ more; the cut points were set from measured
+distances of controlled variants (``tests/unit/test_linkage_model.py`` holds them):
+
+* names: the same ~0, one typo ~2.5, two typos ~4.3, unrelated ~8 (5 % quantile 6.0);
+* date of birth (year, month, day, unordered month/day): wrong year ~1.2, wrong day or
+  swapped day/month ~2.4, unrelated ~4.4;
+* SSN (digits with positions): one wrong digit ~0.9, two ~1.9, unrelated ~6.6;
+* ZIP (ZIP5 and ZIP3): same ZIP3 ~1.3, unrelated ~2.7; street: one typo or another house
+  number ~2.3, another street ~15.
+
+ZIP, street and unit form one *address* comparison (a unit agrees by chance across
+buildings; a look-alike on another street of the same ZIP must not score as the ZIP says).
+
+Names are compared as Splink does, one comparison per name part with graded levels, so
+the exact spelling and its nickname-tolerant keys are not counted twice: *first name* uses
+``first_name`` (bigrams) and ``first_keys`` (nickname keys and alias first names), *last
+name* uses ``last_name`` and ``last_words`` (hyphen parts, maiden and alias surnames).
+
+Levels are ``int8``: ``-1`` missing (its own level, never "disagree"), ``0`` for the
+weakest agreement up to the exact agreement. Work is per field over arrays of pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import _bits
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One compared attribute: its levels from ``0`` (disagree) up, named for the report."""
+
+    name: str
+    levels: tuple[str, ...]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+_EXACT = ("exact, very common name", "exact, common name", "exact, uncommon name",
+          "exact, rare name")
+"""Exact name agreement is split by the name's frequency class (``freq_<field>``, the
+commoner of the two records'): Splink's term-frequency adjustment, as levels whose m and u
+the model estimates like any other."""
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("first_name", ("different", "similar (two typos)", "one key differs",
+                              "close (one typo)", "same nickname and alias keys",
+                              *_EXACT)),
+    Comparison("middle_name", ("different", "close (one typo)", "exact")),
+    Comparison("last_name", ("different", "similar (two typos)",
+                             "shares a surname word (hyphen, maiden, alias)",
+                             "close (one typo)", *_EXACT)),
+    Comparison("dob", ("different", "day or month differs, or the two swapped",
+                       "year differs", "exact")),
+    Comparison("sex", ("different", "same")),
+    Comparison("ssn", ("different", "two digits differ", "one digit differs", "exact")),
+    Comparison("address", ("different ZIP3", "same ZIP3", "same ZIP5, other street",
+                           "same ZIP5, similar street (two typos)",
+                           "same ZIP5, close street (one typo or house number)",
+                           "same street, unit differs", "same street and unit")),
+)
+COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
+
+# Token-distance cut points of the single-field comparisons, ascending; level = number of
+# cut points the distance stays under (so exact agreement is the highest level).
+_CUTS: dict[str, tuple[float, ...]] = {
+    "middle_name": (3.4, 0.8),
+    "dob": (3.4, 1.85, 0.6),
+    "sex": (0.5,),
+    "ssn": (3.5, 1.5, 0.3),
+}
+_ZIP_CUTS = (2.0, 0.6)
+_STREET_CUTS = (6.0, 3.4, 0.8)
+
+
+@dataclass(frozen=True)
+class FieldCodec:
+    """What the linkage side needs to read one encoded field (from the file metadata)."""
+
+    bits: int
+    hashes: int
+    flips: int
+
+    @classmethod
+    def from_encoding(cls, encoding: Mapping[str, Any], name: str) -> FieldCodec:
+        bits = int(encoding["fields"][name]["bits"])
+        hashes = int(encoding["filters"][name][1])
+        flips = (int(round(float(encoding["flip_fraction"]) * bits))
+                 if name in encoding.get("flip_fields", ()) else 0)
+        return cls(bits=bits, hashes=hashes, flips=flips)
+
+
+def token_distance(records: pa.Table, name: str, codec: FieldCodec, left: np.ndarray,
+                   right: np.ndarray) -> np.ndarray:
+    """Estimated number of tokens by which each pair's values differ (float32; NaN where a
+    side is missing).
+
+    Two encodings of one value differ in about ``2 f (1 - f / bits)`` bits after each took
+    ``f`` random flips; each token in the symmetric difference adds ``hashes`` bits to the
+    underlying filter's distance, doubled by balancing, and a flip lands on one of them and
+    cancels it with probability ``2 f / bits``.
+    """
+    filters, valid = _bits.filter_words(records.column(f"enc_{name}"))
+    h = _bits.hamming(filters, valid, left, right).astype(np.float32)
+    f, bits = codec.flips, codec.bits
+    noise = 2.0 * f * (1.0 - f / bits)
+    per_token = 2.0 * codec.hashes * (1.0 - 2.0 * f / bits)
+    d = np.maximum(h - noise, 0.0) / per_token
+    return np.where(h < 0, np.nan, d).astype(np.float32)
+
+
+def _graded(d: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
+    level = (d[:, None] < np.asarray(cuts, dtype=np.float32)[None, :]).sum(axis=1)
+    return np.where(np.isnan(d), -1, level)
+
+
+def _exact_class(records: pa.Table, name: str, left: np.ndarray, right: np.ndarray,
+                 exact: np.ndarray) -> np.ndarray:
+    """Offset of an exact agreement's level: 0 very common .. 3 rare (the commoner of the
+    two records' classes); 0 where not exact or where the file carries no classes."""
+    column = f"freq_{name}"
+    if column not in records.column_names:
+        return np.zeros(len(left), dtype=np.int8)
+    cls = records.column(column).to_numpy(zero_copy_only=False)
+    cls = np.nan_to_num(cls.astype(np.float32), nan=3.0).astype(np.int8)
+    return np.where(exact, np.minimum(cls[left], cls[right]), 0).astype(np.int8)
+
+
+def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
+            encoding: Mapping[str, Any]) -> np.ndarray:
+    """Agreement levels of the pairs, ``int8[pairs, comparisons]`` in COMPARISONS order.
+
+    Args:
+        records: encoded records (``enc_<field>`` columns).
+        left, right: record indices of the candidate pairs.
+        encoding: the encoding settings the files declare (filter sizes, flips).
+    """
+    def dist(name: str) -> np.ndarray:
+        return token_distance(records, name, FieldCodec.from_encoding(encoding, name),
+                              left, right)
+
+    out = np.empty((len(left), len(COMPARISONS)), dtype=np.int8)
+    fn, fk = dist("first_name"), dist("first_keys")
+    keys_known = ~np.isnan(fk)
+    out[:, 0] = np.select(
+        [np.isnan(fn), fn < 0.8, keys_known & (fk < 0.4), fn < 3.4,
+         keys_known & (fk < 1.2), fn < 6.0], [-1, 5, 4, 3, 2, 1], 0)
+    out[:, 0] += _exact_class(records, "first_name", left, right, out[:, 0] == 5)
+    # ZIP, street and unit are one comparison: conditional independence does not hold
+    # between them (a unit number agrees by chance across buildings, and a look-alike in
+    # the same ZIP on another street must not collect the ZIP's weight as if the street
+    # did not matter).
+    zl = _graded(dist("zip"), _ZIP_CUTS)
+    sl = _graded(dist("street"), _STREET_CUTS)
+    unit = dist("unit")
+    _, unit_valid = _bits.filter_words(records.column("enc_unit"))
+    same_unit = (~unit_valid[left] & ~unit_valid[right]) | (~np.isnan(unit) & (unit < 0.5))
+    on_street = np.where(sl == 3, np.where(same_unit, 6, 5), 2 + sl)
+    out[:, 6] = np.where((sl < 0) | ((zl >= 0) & (zl < 2)), zl, on_street)
+    ln, lw = dist("last_name"), dist("last_words")
+    out[:, 2] = np.select(
+        [np.isnan(ln), ln < 0.8, ln < 3.4, ~np.isnan(lw) & (lw < 1.2), ln < 6.0],
+        [-1, 4, 3, 2, 1], 0)
+    out[:, 2] += _exact_class(records, "last_name", left, right, out[:, 2] == 4)
+    for j, comp in enumerate(COMPARISONS):
+        if comp.name in _CUTS:
+            out[:, j] = _graded(dist(comp.name), _CUTS[comp.name])
+    return out

@@ -1,0 +1,80 @@
+"""Family context for derived persons (guardians and contacts), who carry little: a name,
+rarely a birth date, for a guardian the youth's address, for a contact nothing more.
+
+* :func:`borrow_family_address`: a contact has no address of its own; it is compared with
+  the address of the offender it is attached to (its likely residence), as a guardian is
+  with the youth's. Only the linkage side's copy changes; the encoded files do not.
+* :func:`family_support`: whether the two records' family groups are already joined by a
+  link between records that carry a birth date (a youth found in the mother's DHS case):
+  "their relatives link into the same family on the other side".
+* :func:`needs_context`: a pair of which one side is derived and which no birth date
+  compares can link only with family context: the same street, or family support. A name
+  in the same ZIP code alone is never enough (statewide, common names repeat hundreds of
+  times per ZIP, and the synthetic nights plant look-alikes of family members there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .compare import COMPARISON_NAMES
+
+ADDRESS_FIELDS = ("street", "unit", "zip")
+SAME_STREET = 5
+"""Address levels from this one up mean the same street in the same ZIP5."""
+
+
+def borrow_family_address(records: pa.Table) -> pa.Table:
+    """``records`` with each address-less contact given its family's primary's address
+    filters (``enc_street``, ``enc_unit``, ``enc_zip``)."""
+    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
+    street_valid = records.column("enc_street").is_valid().to_numpy(zero_copy_only=False)
+    zip_valid = records.column("enc_zip").is_valid().to_numpy(zero_copy_only=False)
+    borrower = (kind == "contact") & ~street_valid & ~zip_valid
+    if not borrower.any():
+        return records
+    df = pd.DataFrame({"agency": records.column("agency").to_numpy(zero_copy_only=False),
+                       "tie": records.column("family_tie").to_numpy(),
+                       "row": np.arange(records.num_rows)})
+    primaries = df[(kind == "primary") & (street_valid | zip_valid)] \
+        .drop_duplicates(["agency", "tie"])
+    src = df[borrower].merge(primaries, on=["agency", "tie"], suffixes=("", "_from"))
+    take = np.arange(records.num_rows)
+    take[src["row"].to_numpy()] = src["row_from"].to_numpy()
+    for name in ADDRESS_FIELDS:
+        col = f"enc_{name}"
+        records = records.set_column(records.schema.get_field_index(col), col,
+                                     records.column(col).take(pa.array(take)))
+    return records
+
+
+def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return np.stack([lo, hi], axis=1)
+
+
+def family_support(records: pa.Table, left: np.ndarray, right: np.ndarray,
+                   link_left: np.ndarray, link_right: np.ndarray) -> np.ndarray:
+    """Per pair, whether another link (``link_left``, ``link_right``: links between records
+    that carry a birth date) joins the two records' family groups."""
+    tie = records.column("family_tie").to_numpy()
+    if len(link_left) == 0 or len(left) == 0:
+        return np.zeros(len(left), dtype=bool)
+    linked = pd.MultiIndex.from_arrays(_pair_key(tie[link_left], tie[link_right]).T)
+    asked = pd.MultiIndex.from_arrays(_pair_key(tie[left], tie[right]).T)
+    return np.asarray(asked.isin(linked))
+
+
+def needs_context(records: pa.Table, left: np.ndarray, right: np.ndarray,
+                  gamma: np.ndarray) -> np.ndarray:
+    """Pairs with a derived record on one side and no birth date compared."""
+    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
+    derived = (kind[left] != "primary") | (kind[right] != "primary")
+    return derived & (gamma[:, COMPARISON_NAMES.index("dob")] < 0)
+
+
+def same_street(gamma: np.ndarray) -> np.ndarray:
+    """Pairs at the same street address (same ZIP5)."""
+    return gamma[:, COMPARISON_NAMES.index("address")] >= SAME_STREET

@@ -1,0 +1,132 @@
+"""The link stage: one night's encoded records -> persons, families, multi-system families.
+
+:func:`link_records` runs blocking, comparison, the model, the threshold, the constraints
+and the clustering on an :class:`linkage.inputs.EncodedNight` and returns a
+:class:`LinkResult`: one row per record (no identifier beyond the agency's own record id)
+plus what the report and the manifest need (model parameters, blocking statistics,
+estimated precision and recall, timings). Each step is a plain function of its own module;
+this one only strings them together and times them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hashing.blocking import RULES
+
+from . import cluster, family
+from .blocking import candidate_pairs
+from .compare import compare
+from .inputs import EncodedNight
+from .model import FSModel, choose_threshold, estimates_at, fit, score
+from .settings import LinkageSettings
+
+RESULT_COLUMNS = ("agency", "record_id", "record_kind", "person", "family", "systems",
+                  "multi_system", "community", "link_probability")
+
+
+@dataclass
+class LinkResult:
+    """What the link stage produces.
+
+    Attributes:
+        records: one row per record, columns :data:`RESULT_COLUMNS`.
+        model: the fitted model.
+        threshold: the chosen threshold with the model's estimated precision and recall.
+        curve: estimated precision and recall at thresholds around the chosen one.
+        blocking: per rule, what it did.
+        pairs: candidate pairs, links above the threshold, links kept by clustering.
+        seconds: per step.
+        weights: per candidate pair, match weight (for the report's histogram).
+    """
+
+    records: pd.DataFrame
+    model: FSModel
+    threshold: dict[str, float]
+    curve: list[dict[str, float]]
+    blocking: list[dict[str, Any]]
+    pairs: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+    weights: np.ndarray | None = None
+
+    def counts(self) -> dict[str, Any]:
+        """Persons, families and multi-system families by combination of systems."""
+        df = self.records
+        multi = df[df["multi_system"]].drop_duplicates("family")
+        return {"records": len(df), "persons": int(df["person"].nunique()),
+                "families": int(df["family"].nunique()),
+                "multi_system_families": len(multi),
+                "multi_system_records": int(df["multi_system"].sum()),
+                "by_systems": {k: int(v) for k, v in
+                               multi["systems"].value_counts().sort_index().items()}}
+
+
+def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -> LinkResult:
+    """Link one night (see the module docstring)."""
+    settings = settings or LinkageSettings()
+    records = night.records
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        seconds[step] = round(now - t, 3)
+        t = now
+
+    pairs = candidate_pairs(records, RULES, max_block=settings.max_block)
+    lap("blocking")
+    gamma = compare(family.borrow_family_address(records), pairs.left, pairs.right,
+                    night.encoding)
+    lap("comparison")
+    tie = records.column("family_tie").to_numpy()
+    same_group = tie[pairs.left] == tie[pairs.right]
+    capped = {s.rule: s.capped_records / max(s.records_with_tokens, 1) for s in pairs.stats}
+    model = fit(records, night.encoding, gamma, pairs.rules, pairs.rule_names, same_group,
+                capped_share=capped, n_random=settings.random_pairs,
+                expected_matches=settings.expected_matches or None, seed=settings.seed)
+    lap("model")
+    weight, prob = score(model, gamma)
+    never = cluster.cannot_link(records, pairs.left, pairs.right)
+    prob = np.where(never, 0.0, prob)
+    conflict = never | cluster.conflicts(gamma)
+    # Derived persons without a birth date link only with family context: the same street,
+    # or their family already joined by a link between records with birth dates.
+    context = family.needs_context(records, pairs.left, pairs.right, gamma)
+    anchored = ~context & (prob >= 0.5)
+    support = family.family_support(records, pairs.left, pairs.right,
+                                    pairs.left[anchored], pairs.right[anchored])
+    without = context & ~family.same_street(gamma) & ~support
+    prob = np.where(without, 0.0, prob)
+    chosen = choose_threshold(prob)
+    if settings.threshold > 0:
+        chosen = {**estimates_at(prob, [settings.threshold])[0], "est_f1": float("nan"),
+                  "chosen": "config"}
+    else:
+        chosen["chosen"] = "automatic"
+    threshold = chosen["threshold"]
+    curve = estimates_at(prob, sorted({float(x) for x in
+                                       (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99,
+                                        threshold)}))
+    lap("scoring")
+    linked = prob >= threshold
+    left, right, p = pairs.left[linked], pairs.right[linked], prob[linked]
+    person, accepted = cluster.persons(records, left, right, p, pairs.left[conflict],
+                                       pairs.right[conflict])
+    families = cluster.families(records, person)
+    result = cluster.summarize(records, person, families, left[accepted], right[accepted],
+                               p[accepted])
+    lap("clustering")
+    return LinkResult(
+        records=result[list(RESULT_COLUMNS)], model=model, threshold=chosen, curve=curve,
+        blocking=[s.__dict__ for s in pairs.stats],
+        pairs={"candidates": len(pairs), "above_threshold": int(linked.sum()),
+               "kept": int(accepted.sum()), "cannot_link": int(never.sum()),
+               "without_family_context": int(without.sum()),
+               "with_family_support": int((context & support).sum())},
+        seconds=seconds, weights=weight.astype(np.float32))

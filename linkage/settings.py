@@ -1,0 +1,37 @@
+"""Linkage settings (``[linkage]`` in ``configs/default.toml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LinkageSettings:
+    """``[linkage]``: see ``configs/default.toml`` for each setting.
+
+    Attributes:
+        max_block: largest block a blocking rule expands into pairs.
+        threshold: match probability a link needs; 0 chooses it from the fitted model.
+        expected_matches: matching record pairs expected in a night; 0 estimates it.
+        random_pairs: random record pairs that estimate ``u``.
+        seed: seed of the random pairs (runs are reproducible).
+    """
+
+    max_block: int = 200
+    threshold: float = 0.0
+    expected_matches: float = 0.0
+    random_pairs: int = 300_000
+    seed: int = 0
+
+    def validate(self) -> list[str]:
+        """Problems with the settings, as ``key: what is wrong`` strings."""
+        problems = []
+        if self.max_block < 2:
+            problems.append("max_block: must be at least 2")
+        if not 0 <= self.threshold < 1:
+            problems.append("threshold: must be 0 (automatic) or a probability below 1")
+        if self.expected_matches < 0:
+            problems.append("expected_matches: must be 0 (estimate) or positive")
+        if self.random_pairs < 10_000:
+            problems.append("random_pairs: must be at least 10000")
+        return problems

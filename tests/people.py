@@ -1,0 +1,50 @@
+"""Hand-made person records for tests: rows of a few plain fields -> a contract person frame
+(``PERSON_COLUMNS``), normalized by the contracts' own functions, ready to encode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULTS: dict[str, Any] = {
+    "agency": "DHS", "kind": "primary", "group": "K00000001", "relationship": "HEAD",
+    "middle": None, "suffix": None, "dob": None, "sex": "M", "ssn": None,
+    "number": "12", "street": "MAIN ST", "unit": None, "zip": "21217",
+    "activity": "2026-11-01", "aliases_first": (), "aliases_last": (),
+}
+
+
+def persons(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A person frame; each row needs ``first`` and ``last``, the rest has defaults
+    (:data:`DEFAULTS`); ``id`` defaults to ``C`` + the row number."""
+    from data_contracts import PERSON_COLUMNS
+    from data_contracts import normalize as nz
+
+    df = pd.DataFrame([{**DEFAULTS, **r} for r in rows])
+    first = nz.clean_name(df["first"])
+    ids = df["id"] if "id" in df else pd.Series([f"C{i:09d}" for i in range(len(df))])
+    ssn = df["ssn"]
+    street = (df["number"].fillna("") + " " + df["street"].fillna("")).str.strip()
+    out = pd.DataFrame({
+        "agency": df["agency"], "record_id": ids, "record_kind": df["kind"],
+        "line_number": np.arange(2, len(df) + 2),
+        "family_group": df["agency"] + ":" + df["group"], "relationship": df["relationship"],
+        "first_name": first, "middle_name": nz.clean_name(df["middle"]),
+        "last_name": nz.clean_name(df["last"]), "name_suffix": df["suffix"],
+        "first_name_keys": nz.nickname_keys(first).to_numpy(),
+        "alias_first_names": [tuple(a) for a in df["aliases_first"]],
+        "alias_last_names": [tuple(a) for a in df["aliases_last"]],
+        "dob": pd.to_datetime(df["dob"]), "sex": df["sex"], "ssn": ssn,
+        "ssn_status": np.where(ssn.notna(), "ok", "missing"),
+        "addr_street": street.where(street != ""), "addr_number": df["number"],
+        "addr_street_name": df["street"], "addr_unit": df["unit"], "addr_city": "BALTIMORE",
+        "addr_state": "MD", "addr_zip5": df["zip"],
+        "activity_date": pd.to_datetime(df["activity"]), "agency_status": "SNAP",
+    })
+    for c in PERSON_COLUMNS:
+        if c not in ("line_number", "dob", "activity_date", "first_name_keys",
+                     "alias_first_names", "alias_last_names"):
+            out[c] = out[c].astype(pd.StringDtype("pyarrow"))
+    return out[list(PERSON_COLUMNS)]

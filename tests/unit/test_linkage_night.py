@@ -1,0 +1,117 @@
+"""Hand-made cases linked inside a realistic night: a small synthetic night (its ~20k
+records give the model its population) plus a few constructed families, encoded with one
+key and linked by ``linkage.link.link_records``. Each test reads where its records ended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from people import persons
+
+from data_contracts import find_extracts, load_extract, parse_night
+from hashing import EncodingSettings, LinkageKey, encode_extract
+from linkage.inputs import EncodedNight
+from linkage.link import link_records
+
+KEY = LinkageKey.from_bytes(bytes(range(32)))
+CROSSWALK = {"21217": "West Baltimore"}
+
+HAND = {
+    "DHS": [
+        # a father and son namesake (JR/SR) in one case, the son also in DPSCS
+        dict(id="C910000011", group="K91000001", first="JOHN", last="SMITHERS", suffix="SR",
+             dob="1961-02-03", ssn="219551001", number="41", street="WILLOW CT"),
+        dict(id="C910000012", group="K91000001", first="JOHN", last="SMITHERS", suffix="JR",
+             dob="1989-08-09", relationship="CHILD", number="41", street="WILLOW CT"),
+        # one person with two client ids in one case
+        dict(id="C910000021", group="K91000002", first="PATRICIA", last="QUINTANILLA",
+             dob="1979-04-12", ssn="212771234", sex="F", number="8", street="LARCH ST"),
+        dict(id="C910000022", group="K91000002", first="PATRICIA", last="QUINTANILLA",
+             dob="1979-04-12", ssn="212771234", sex="F", number="8", street="LARCH ST"),
+        # a youth's real mother (with the youth in her case) and a look-alike in her ZIP
+        dict(id="C910000031", group="K91000003", first="ADAEZE", last="OKORONKWO",
+             dob="1984-01-01", sex="F", number="77", street="ASPEN WAY"),
+        dict(id="C910000032", group="K91000003", first="DESHAWN", last="OKORONKWO",
+             dob="2010-05-05", relationship="CHILD", number="77", street="ASPEN WAY"),
+        dict(id="C910000041", group="K91000004", first="ADAEZE", last="OKORONKWO",
+             dob="1990-09-09", sex="F", number="1200", street="CEDAR RD"),
+        # chaining: a father in DHS, his namesake with another birth date in DPSCS, and a
+        # guardian with only a name at the same address between them
+        dict(id="C910000051", group="K91000005", first="MARCUS", last="TEMPLETON",
+             dob="1970-01-01", number="5", street="BIRCH LN"),
+    ],
+    "DJS": [
+        dict(id="Y9100001", agency="DJS", group="Y9100001", relationship="SELF",
+             first="DESHAWN", last="OKORONKWO", dob="2010-05-05", number="77",
+             street="ASPEN WAY"),
+        dict(id="Y9100001#guardian1", agency="DJS", kind="guardian", group="Y9100001",
+             relationship="MOTHER", first="ADAEZE", last="OKORONKWO", sex="F", number="77",
+             street="ASPEN WAY"),
+        dict(id="Y9100002", agency="DJS", group="Y9100002", relationship="SELF",
+             first="TYRELL", last="TEMPLETON", dob="2011-03-03", number="5", street="BIRCH LN"),
+        dict(id="Y9100002#guardian1", agency="DJS", kind="guardian", group="Y9100002",
+             relationship="FATHER", first="MARCUS", last="TEMPLETON", number="5",
+             street="BIRCH LN"),
+    ],
+    "DPSCS": [
+        dict(id="91000001", agency="DPSCS", group="91000001", relationship="SELF",
+             first="JOHN", last="SMITHERS", suffix="JR", dob="1989-08-09", number="41",
+             street="WILLOW CT"),
+        dict(id="91000002", agency="DPSCS", group="91000002", relationship="SELF",
+             first="MARCUS", last="TEMPLETON", dob="1995-12-12", number="5", street="BIRCH LN"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def linked(small_night: Path) -> pd.DataFrame:
+    night, paths = find_extracts(small_night)
+    tables = []
+    for agency, path in paths.items():
+        frame = load_extract(path, agency, parse_night(night)).persons
+        hand = persons([{"agency": agency, **r} for r in HAND[agency]])
+        hand = hand.astype(frame.dtypes.to_dict())
+        tables.append(encode_extract(pd.concat([frame, hand], ignore_index=True), KEY,
+                                     EncodingSettings(), CROSSWALK))
+    records = pa.concat_tables(tables)
+    result = link_records(EncodedNight(records=records, key_id=KEY.key_id,
+                                       encoding=EncodingSettings().describe(), night=night,
+                                       agencies=tuple(paths)))
+    return result.records.set_index(["agency", "record_id"])
+
+
+def _same(df: pd.DataFrame, col: str, a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return bool(df.loc[a, col] == df.loc[b, col])
+
+
+def test_namesakes_jr_and_sr_stay_apart_and_the_son_links(linked: pd.DataFrame) -> None:
+    sr, jr, dpscs = ("DHS", "C910000011"), ("DHS", "C910000012"), ("DPSCS", "91000001")
+    assert not _same(linked, "person", sr, jr)
+    assert _same(linked, "person", jr, dpscs)
+    assert not _same(linked, "person", sr, dpscs)
+    assert linked.loc[sr, "multi_system"]          # the father's family (the case) is shared
+    assert linked.loc[sr, "systems"] == "DHS+DPSCS"
+
+
+def test_dhs_duplicate_client_ids_merge(linked: pd.DataFrame) -> None:
+    assert _same(linked, "person", ("DHS", "C910000021"), ("DHS", "C910000022"))
+
+
+def test_guardian_links_to_the_mother_not_to_her_look_alike(linked: pd.DataFrame) -> None:
+    guardian, mother = ("DJS", "Y9100001#guardian1"), ("DHS", "C910000031")
+    look_alike = ("DHS", "C910000041")
+    assert _same(linked, "person", guardian, mother)
+    assert not _same(linked, "person", guardian, look_alike)
+    assert not _same(linked, "family", mother, look_alike)
+    assert not linked.loc[look_alike, "multi_system"]
+    assert linked.loc[mother, "systems"] == "DHS+DJS"
+    assert 0 < linked.loc[mother, "link_probability"] <= 1
+
+
+def test_a_name_only_guardian_does_not_chain_two_birth_dates(linked: pd.DataFrame) -> None:
+    father, namesake = ("DHS", "C910000051"), ("DPSCS", "91000002")
+    assert not _same(linked, "person", father, namesake)
