@@ -5,8 +5,8 @@
   youth (one family group outside DHS, whose duplicate client ids are the one known
   exception), two DJS youth ids or two DPSCS sids (each names one person), and a youth
   against a parent or grandparent of the relationship lists (a generation apart).
-* :func:`conflicts` marks compared pairs that strongly disagree (birth dates, SSNs, first
-  names).
+* :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date
+  or SSN level whose fitted weight is below -4 bits).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
   member lists): a merge that would put two DJS youth ids, two DPSCS sids or the two
   records of a conflict or cannot-link pair in one person is refused, so one weak link
@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
     def _njit(f):  # type: ignore[no-untyped-def]
         return f
 
+UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
 UNKNOWN_COMMUNITY = "Unknown"
 
@@ -43,13 +44,20 @@ def _columns(records: pa.Table, *names: str) -> list[np.ndarray]:
     return [records.column(n).to_numpy(zero_copy_only=False) for n in names]
 
 
-def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """True for the pairs that cannot be one person (see the module docstring)."""
+def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
+                unique_id_agencies: tuple[str, ...] = UNIQUE_ID_AGENCIES) -> np.ndarray:
+    """True for the pairs that cannot be one person (see the module docstring).
+
+    Args:
+        unique_id_agencies: agencies whose primary ids each name one person (so their
+            family groups hold no duplicates either).
+    """
     agency, kind, rel, tie = _columns(records, "agency", "record_kind", "relationship",
                                       "family_tie")
     a_l, a_r, k_l, k_r = agency[left], agency[right], kind[left], kind[right]
-    same_group_outside_dhs = (tie[left] == tie[right]) & (a_l == a_r) & (a_l != "DHS")
-    two_ids = (a_l == a_r) & (a_l != "DHS") & (k_l == "primary") & (k_r == "primary")
+    unique = np.isin(a_l.astype(object), list(unique_id_agencies)) & (a_l == a_r)
+    same_group_outside_dhs = (tie[left] == tie[right]) & unique
+    two_ids = unique & (k_l == "primary") & (k_r == "primary")
     parental = np.isin(rel.astype(object), list(PARENTAL))
     youth = (agency == "DJS") & (kind == "primary")
     generation = (youth[left] & parental[right] & (k_r != "primary")) | \
@@ -80,15 +88,13 @@ def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: igno
 
 
 @_njit
-def _greedy(n, left, right, order, unique_a, unique_b, indptr,
-            partners):  # type: ignore[no-untyped-def]
+def _greedy(n, left, right, order, unique, indptr, partners):  # type: ignore[no-untyped-def]
     parent = np.arange(n)
     size = np.ones(n, np.int64)
     first = np.arange(n)            # member lists: first member, next member, last member
     last = np.arange(n)
     nxt = np.full(n, -1, np.int64)
-    count_a = unique_a.astype(np.int32)
-    count_b = unique_b.astype(np.int32)
+    count = unique.astype(np.int32)             # per record (root): unique ids per agency
     accepted = np.zeros(len(left), np.bool_)
     for k in order:
         a = _find(parent, left[k])
@@ -96,7 +102,11 @@ def _greedy(n, left, right, order, unique_a, unique_b, indptr,
         if a == b:
             accepted[k] = True
             continue
-        if count_a[a] + count_a[b] > 1 or count_b[a] + count_b[b] > 1:
+        clash = False
+        for c in range(count.shape[1]):
+            if count[a, c] + count[b, c] > 1:
+                clash = True
+        if clash:
             continue
         if size[a] < size[b]:
             a, b = b, a
@@ -106,8 +116,8 @@ def _greedy(n, left, right, order, unique_a, unique_b, indptr,
         size[a] += size[b]
         nxt[last[a]] = first[b]
         last[a] = last[b]
-        count_a[a] += count_a[b]
-        count_b[a] += count_b[b]
+        for c in range(count.shape[1]):
+            count[a, c] += count[b, c]
         accepted[k] = True
     labels = np.empty(n, np.int64)
     for i in range(n):
@@ -119,23 +129,47 @@ def _dense(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].ravel().astype(np.int64)
 
 
-def conflicts(gamma: np.ndarray) -> np.ndarray:
-    """Pairs that strongly disagree, whatever else they share: two unrelated birth dates,
-    two unrelated SSNs, or two unrelated first names (levels of
-    :data:`linkage.compare.COMPARISONS`; a missing value is never a conflict)."""
-    first = gamma[:, COMPARISON_NAMES.index("first_name")]
-    dob = gamma[:, COMPARISON_NAMES.index("dob")]
-    ssn = gamma[:, COMPARISON_NAMES.index("ssn")]
-    return (first == 0) | (dob == 0) | (ssn == 0)
+CONFLICT_BITS = -4.0
+"""A level of first name, birth date or SSN whose match weight is below this many bits (16 times
+likelier among non-matches) is a strong disagreement. The bound is on the fitted weights,
+not on fixed levels: where keying errors are heavy (FEBRL swaps given and family names) a
+first-name disagreement weighs little and is no conflict."""
+
+
+CERTAIN = 0.99
+
+
+def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
+              threshold: float) -> np.ndarray:
+    """Pairs that strongly disagree on a birth date or an SSN (a missing value never does)
+    unless the model is all but certain of them on everything else (heavy keying errors),
+    or on a first name unless the model links them anyway (a nickname, a swap of given and
+    family name).
+
+    Args:
+        gamma: agreement levels (:func:`linkage.compare.compare`).
+        weights: per comparison, the match weight of each level (``FSModel.weights()``).
+        prob, threshold: the pairs' match probabilities and the linking threshold.
+    """
+    def strong(name: str) -> np.ndarray:
+        j = COMPARISON_NAMES.index(name)
+        g = gamma[:, j]
+        return (g >= 0) & np.isin(g, np.flatnonzero(weights[j] < CONFLICT_BITS))
+
+    return ((strong("dob") | strong("ssn")) & (prob < CERTAIN)) | \
+        (strong("first_name") & (prob < threshold))
 
 
 def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
             conflict_left: np.ndarray | None = None,
-            conflict_right: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            conflict_right: np.ndarray | None = None,
+            unique_id_agencies: tuple[str, ...] = UNIQUE_ID_AGENCIES
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Person label of each record and, per link, whether the clustering kept it.
 
     Links are taken strongest first; a merge is refused (the weaker link loses) when the
-    person would hold two DJS youth ids or two DPSCS sids, or two records of a conflict
+    person would hold two primary ids of one of ``unique_id_agencies`` (DJS youth ids,
+    DPSCS sids), or two records of a conflict
     pair (:func:`conflicts`, :func:`cannot_link`): no chaining of strangers through a
     record that carries little, such as a guardian with only a name.
     """
@@ -149,9 +183,11 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
     partners = dst[order]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
     link_order = np.argsort(-prob, kind="stable").astype(np.int64)
+    unique = np.zeros((n, max(len(unique_id_agencies), 1)), dtype=np.bool_)
+    for c, name in enumerate(unique_id_agencies):
+        unique[:, c] = primary & (agency == name)
     labels, accepted = _greedy(n, left.astype(np.int64), right.astype(np.int64), link_order,
-                               primary & (agency == "DJS"), primary & (agency == "DPSCS"),
-                               indptr, partners)
+                               unique, indptr, partners)
     return _dense(labels), accepted
 
 

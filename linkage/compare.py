@@ -16,6 +16,9 @@ distances of controlled variants (``tests/unit/test_linkage_model.py`` holds the
 * ZIP (ZIP5 and ZIP3): same ZIP3 ~1.3, unrelated ~2.7; street: one typo or another house
   number ~2.3, another street ~15.
 
+The *relationship* comparison applies to two derived persons only (the relation each was
+named with: two guardians both named MOTHER at one address are one mother, not two).
+
 ZIP, street and unit form one *address* comparison (a unit agrees by chance across
 buildings; a look-alike on another street of the same ZIP must not score as the ZIP says).
 
@@ -74,6 +77,7 @@ COMPARISONS: tuple[Comparison, ...] = (
                            "same ZIP5, similar street (two typos)",
                            "same ZIP5, close street (one typo or house number)",
                            "same street, unit differs", "same street and unit")),
+    Comparison("relationship", ("different", "same")),
 )
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
 
@@ -178,6 +182,13 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
         [np.isnan(ln), ln < 0.8, ln < 3.4, ~np.isnan(lw) & (lw < 1.2), ln < 6.0],
         [-1, 4, 3, 2, 1], 0)
     out[:, 2] += _exact_class(records, "last_name", left, right, out[:, 2] == 4)
+    # Two derived persons (guardians, contacts) named with the same relationship: the
+    # mother of two siblings is one person; a household rarely holds two mothers.
+    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
+    rel = records.column("relationship").to_numpy(zero_copy_only=False).astype(object)
+    both = (kind[left] != "primary") & (kind[right] != "primary")
+    known = both & (rel[left] != None) & (rel[right] != None)  # noqa: E711
+    out[:, 7] = np.where(known, (rel[left] == rel[right]).astype(np.int8), -1)
     for j, comp in enumerate(COMPARISONS):
         if comp.name in _CUTS:
             out[:, j] = _graded(dist(comp.name), _CUTS[comp.name])

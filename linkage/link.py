@@ -92,9 +92,9 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -
                 expected_matches=settings.expected_matches or None, seed=settings.seed)
     lap("model")
     weight, prob = score(model, gamma)
-    never = cluster.cannot_link(records, pairs.left, pairs.right)
+    unique = tuple(settings.unique_id_agencies)
+    never = cluster.cannot_link(records, pairs.left, pairs.right, unique)
     prob = np.where(never, 0.0, prob)
-    conflict = never | cluster.conflicts(gamma)
     # Derived persons without a birth date link only with family context: the same street,
     # or their family already joined by a link between records with birth dates.
     context = family.needs_context(records, pairs.left, pairs.right, gamma)
@@ -114,10 +114,11 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -
                                        (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99,
                                         threshold)}))
     lap("scoring")
+    conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
     linked = prob >= threshold
     left, right, p = pairs.left[linked], pairs.right[linked], prob[linked]
     person, accepted = cluster.persons(records, left, right, p, pairs.left[conflict],
-                                       pairs.right[conflict])
+                                       pairs.right[conflict], unique)
     families = cluster.families(records, person)
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])

@@ -15,6 +15,7 @@ class LinkageSettings:
         expected_matches: matching record pairs expected in a night; 0 estimates it.
         random_pairs: random record pairs that estimate ``u``.
         seed: seed of the random pairs (runs are reproducible).
+        unique_id_agencies: agencies whose primary record ids each name one person.
     """
 
     max_block: int = 200
@@ -22,6 +23,7 @@ class LinkageSettings:
     expected_matches: float = 0.0
     random_pairs: int = 300_000
     seed: int = 0
+    unique_id_agencies: tuple[str, ...] = ("DJS", "DPSCS")
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""
