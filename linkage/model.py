@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from .compare import COMPARISON_NAMES, COMPARISONS, compare
 
+
 @dataclass(frozen=True)
 class Session:
     """An EM training session: the pairs a blocking rule proposed (never estimating what
