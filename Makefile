@@ -39,10 +39,11 @@ test-slow: venv
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py --scale large
 
-## issue 5 will grow this into the full linkage benchmark (synthetic nights, privacy cost)
+## linkage quality (FEBRL, synthetic nights on seeds the model was not tuned on), speed, memory
 bench-linkage: venv
 	$(BIN)/python benchmarks/bench_febrl.py
-	$(BIN)/python benchmarks/bench_blocking.py --scale medium
+	$(BIN)/python benchmarks/bench_linkage.py --scale small medium --seeds 41 42
+	$(BIN)/python benchmarks/bench_linkage.py --scale large --seeds 41
 
 bench-encode: venv
 	$(BIN)/python benchmarks/bench_encode.py --scale medium

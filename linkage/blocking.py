@@ -121,3 +121,38 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
                           rules=mask.astype(np.uint8), rule_names=tuple(rules),
                           stats=tuple(stats))
 
+
+
+def _record_tokens(column: pa.ListArray, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``records``, token) for every token of each listed record."""
+    offsets = column.offsets.to_numpy()
+    values = column.values.to_numpy()
+    start, stop = offsets[records], offsets[records + 1]
+    lengths = stop - start
+    owner = np.repeat(np.arange(len(records)), lengths)
+    pos = np.repeat(start - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return owner, values[pos]
+
+
+def shares_token(records: pa.Table, rule: str, left: np.ndarray, right: np.ndarray
+                 ) -> np.ndarray:
+    """Per pair, whether the two records share a ``blk_<rule>`` token. The test is on the
+    tokens themselves, so it holds for any pair (random ones included) and ignores caps."""
+    column = records.column(f"blk_{rule}").combine_chunks()
+    if column.offset:
+        column = pa.concat_arrays([column])
+    owners, tokens = [], []
+    for rec in (left, right):
+        owner, token = _record_tokens(column, np.asarray(rec, dtype=np.int64))
+        order = np.lexsort((owner, token))
+        owner, token = owner[order], token[order]
+        keep = np.concatenate([[True], (owner[1:] != owner[:-1]) | (token[1:] != token[:-1])])
+        owners.append(owner[keep])
+        tokens.append(token[keep])
+    owner, token = np.concatenate(owners), np.concatenate(tokens)
+    order = np.lexsort((owner, token))
+    owner, token = owner[order], token[order]
+    twice = (owner[1:] == owner[:-1]) & (token[1:] == token[:-1])
+    out = np.zeros(len(left), dtype=bool)
+    out[owner[1:][twice]] = True
+    return out

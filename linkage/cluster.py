@@ -5,6 +5,8 @@
   youth (one family group outside DHS, whose duplicate client ids are the one known
   exception), two DJS youth ids or two DPSCS sids (each names one person), and a youth
   against a parent or grandparent of the relationship lists (a generation apart).
+* :func:`siblings` marks two records of one family group with unrelated first names
+  (twins share a birth date and an address, not a first name).
 * :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date
   or SSN level whose fitted weight is below -4 bits).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
@@ -25,6 +27,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .blocking import shares_token
 from .compare import COMPARISON_NAMES
 
 try:  # pragma: no cover - exercised by the import itself
@@ -63,6 +66,26 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
     generation = (youth[left] & parental[right] & (k_r != "primary")) | \
                  (youth[right] & parental[left] & (k_l != "primary"))
     return same_group_outside_dhs | two_ids | generation
+
+
+KEY_RULE = "name"
+"""The blocking rule whose tokens are a nickname-tolerant first-name key with a surname
+word (:mod:`hashing.blocking`): sharing one means the first names share a nickname key."""
+
+
+def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
+             same_group: np.ndarray) -> np.ndarray:
+    """Two records of one family group whose first names are unrelated (no spelling, typo
+    or nickname key in common): two members of the household, such as twins, never one
+    person registered twice (a DHS duplicate id carries the same name or a variant).
+
+    A Hamming distance sees how many nickname keys differ, not that some are shared
+    (WILLIAM and BILL differ by six), so the name rule's tokens are asked as well."""
+    unrelated = same_group & (gamma[:, COMPARISON_NAMES.index("first_name")] == 0)
+    if unrelated.any() and f"blk_{KEY_RULE}" in records.column_names:
+        idx = np.flatnonzero(unrelated)
+        unrelated[idx[shares_token(records, KEY_RULE, left[idx], right[idx])]] = False
+    return unrelated
 
 
 @_njit

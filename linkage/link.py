@@ -93,7 +93,8 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -
     lap("model")
     weight, prob = score(model, gamma)
     unique = tuple(settings.unique_id_agencies)
-    never = cluster.cannot_link(records, pairs.left, pairs.right, unique)
+    never = cluster.cannot_link(records, pairs.left, pairs.right, unique) | \
+        cluster.siblings(records, pairs.left, pairs.right, gamma, same_group)
     prob = np.where(never, 0.0, prob)
     # Derived persons without a birth date link only with family context: the same street,
     # or their family already joined by a link between records with birth dates.

@@ -15,7 +15,8 @@ precision 0.012). So each class is estimated from where it can be seen cleanly:
 * ``m`` (class M) of birth date, SSN, address and middle name by EM with ``u`` fixed in a
   training session on the pairs the ``name`` rule proposed, which it does not block on
   (Splink's ``estimate_parameters_using_expectation_maximisation``); ``m`` of first name,
-  last name and sex from anchor pairs that agree exactly on birth date and on SSN or street;
+  last name and sex by EM on anchor pairs that agree exactly on birth date and on SSN or
+  street (matches, and twins whom the fixed household class takes);
 * the prior: the expected number of matches, from the ``name`` session's match share and
   that rule's recall as the fitted ``m`` give it (or set in the config), over all record
   pairs, so that blocking on a field does not inflate its weight.
@@ -64,11 +65,11 @@ birth-date and address estimates (on a small night they did: match share 0.16)."
 ANCHORED: tuple[str, ...] = ("first_name", "last_name", "sex")
 """Anchor pairs (records of two family groups) agree exactly on birth date and on SSN or
 street address: two unrelated people do so with odds of about one in a hundred million,
-so whatever names do among them is what names do among matches, and ``m`` of the ANCHORED
-comparisons is read off them. (A session blocked on
+so they are matches, or twins (one household). EM with the household class fixed
+separates the two, and ``m`` of the ANCHORED comparisons is what names do among the
+matches. (A session blocked on
 birth date and area was tried instead: people born the same day in one area share first
 names more often than chance, as names follow birth years, and EM took them for matches.)"""
-SSN_ANCHORED: tuple[str, ...] = ("first_name",)
 MIN_ANCHORS = 20
 
 PRIOR_RULE = "name"
@@ -147,60 +148,67 @@ def _log_likelihoods(patterns: np.ndarray, probs: list[np.ndarray],
 
 @dataclass
 class EMResult:
+    """What :func:`em` estimated: the free class's level probabilities, every class's
+    share (the free class first), and how it converged (``history``: the free share)."""
+
     m: list[np.ndarray]
-    u: list[np.ndarray]
-    lam: float
+    shares: np.ndarray
     iterations: int
     converged: bool
     history: list[float]
 
+    @property
+    def lam(self) -> float:
+        return float(self.shares[0])
 
-def em(gamma: np.ndarray, n_levels: Sequence[int], use: Sequence[int] | None = None,
-       u: list[np.ndarray] | None = None, fix_u: bool = False, lam: float = 0.05,
-       m: list[np.ndarray] | None = None, max_iter: int = 200, tol: float = 1e-6
+
+def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarray]],
+       use: Sequence[int] | None = None, free: list[np.ndarray] | None = None,
+       shares: Sequence[float] | None = None, max_iter: int = 1000, tol: float = 1e-6
        ) -> EMResult:
-    """Two-class EM over the distinct agreement patterns of ``gamma``.
+    """EM over the distinct agreement patterns of ``gamma`` for a mixture of one class
+    whose level probabilities are estimated and classes whose are known (``fixed``: for
+    example ``u`` of random pairs and ``u_h`` of households); all shares are estimated.
 
     Args:
         gamma: agreement levels (``-1`` missing).
         n_levels: levels per comparison.
-        use: the comparisons estimated (default all); the others are ignored.
-        u: starting (or, with ``fix_u``, fixed) non-match probabilities.
-        fix_u: keep ``u`` fixed and estimate only ``m`` and the match share.
-        lam: starting match share.
-        m: starting match probabilities (default: a ramp towards agreement).
+        fixed: level probabilities of each fixed class.
+        use: the comparisons the likelihood uses (default all); the others are ignored.
+        free: starting level probabilities of the free class (default: a ramp towards
+            agreement, the shape of matches).
+        shares: starting shares, free class first (default 0.05, the rest split evenly).
     """
     use = list(range(len(n_levels))) if use is None else list(use)
     patterns, counts = np.unique(gamma, axis=0, return_counts=True)
     counts = counts.astype(np.float64)
-
-    def ramp(k: int, up: bool) -> np.ndarray:
-        x = np.linspace(0.05, 1.0, k) ** 2
-        x = x if up else x[::-1]
-        return x / x.sum()
-
-    m = [np.asarray(x, dtype=np.float64) for x in m] if m is not None else \
-        [ramp(k, True) for k in n_levels]
-    u = [np.asarray(x, dtype=np.float64) for x in u] if u is not None else \
-        [ramp(k, False) for k in n_levels]
+    if free is None:
+        free = [np.linspace(0.05, 1.0, k) ** 2 for k in n_levels]
+        free = [x / x.sum() for x in free]
+    m = [np.asarray(x, dtype=np.float64) for x in free]
+    pi = np.asarray(shares if shares is not None else
+                    [0.05] + [0.95 / len(fixed)] * len(fixed), dtype=np.float64)
+    fixed_ll = np.stack([_log_likelihoods(patterns, f, use) for f in fixed]) \
+        if fixed else np.empty((0, len(patterns)))
     history: list[float] = []
     converged = False
     for _ in range(max_iter):
-        lm = np.log(lam) + _log_likelihoods(patterns, m, use)
-        lu = np.log(1 - lam) + _log_likelihoods(patterns, u, use)
-        post = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
-        w_m = counts * post
-        new_m = level_probabilities(patterns, n_levels, w_m, pseudo=1e-3)
-        new_u = u if fix_u else level_probabilities(patterns, n_levels, counts - w_m,
-                                                    pseudo=1e-3)
-        new_lam = min(max(float(w_m.sum() / counts.sum()), 1e-9), 1 - 1e-9)
-        change = max(max(np.abs(new_m[j] - m[j]).max() for j in use), abs(new_lam - lam))
-        m, u, lam = new_m, new_u, new_lam
-        history.append(lam)
+        ll = np.vstack([_log_likelihoods(patterns, m, use)[None, :], fixed_ll]) + \
+            np.log(np.maximum(pi, 1e-300))[:, None]
+        ll -= ll.max(axis=0)
+        post = np.exp(ll)
+        post /= post.sum(axis=0)
+        w = post * counts
+        new_m = level_probabilities(patterns, n_levels, w[0], pseudo=1e-3)
+        new_pi = np.clip(w.sum(axis=1) / counts.sum(), 1e-12, 1.0)
+        change = max(max(np.abs(new_m[j] - m[j]).max() for j in use),
+                     float(np.abs(new_pi - pi).max()))
+        m, pi = new_m, new_pi / new_pi.sum()
+        history.append(float(pi[0]))
         if change < tol:
             converged = True
             break
-    return EMResult(m=m, u=u, lam=lam, iterations=len(history), converged=converged,
+    return EMResult(m=m, shares=pi, iterations=len(history), converged=converged,
                     history=history)
 
 
@@ -232,60 +240,21 @@ def fit(records: pa.Table, encoding: Mapping[str, Any], gamma: np.ndarray,
     n_levels = [c.n_levels for c in COMPARISONS]
     rl, rr = random_pairs(records.num_rows, n_random, seed)
     u = level_probabilities(compare(records, rl, rr, encoding), n_levels)
-    estimates: dict[int, list[np.ndarray]] = {j: [] for j in range(len(COMPARISONS))}
-    sessions: dict[str, dict[str, Any]] = {}
-    cross = ~same_group
-    dob_compared = gamma[:, COMPARISON_NAMES.index("dob")] >= 0
-    for session in SESSIONS:
-        if session.rule not in rule_names:
-            continue
-        sel = (((rules >> rule_names.index(session.rule)) & 1).astype(bool)) & cross & \
-            (dob_compared == session.with_dob)
-        use = [COMPARISON_NAMES.index(name) for name in session.estimated]
-        if sel.sum() < 50:
-            continue
-        res = em(gamma[sel], n_levels, use=use, u=u, fix_u=True)
-        sessions[session.name] = {
-            "rule": session.rule, "pairs": int(sel.sum()), "estimated": list(session.kept),
-            "iterations": res.iterations, "converged": res.converged,
-            "match_share": res.lam, "history": res.history}
-        for name in session.kept:
-            estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
-    level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
-    by_ssn = cross & (level["dob"] == 3) & (level["ssn"] == 3)
-    broad = cross & (level["dob"] == 3) & ((level["ssn"] == 3) | (level["address"] >= 5))
-    used: dict[str, str] = {}
-    for name in ANCHORED:
-        # twins share a birth date and an address, never an SSN: first names are read off
-        # the SSN anchors when there are enough of them
-        anchor = by_ssn if name in SSN_ANCHORED and by_ssn.sum() >= MIN_ANCHORS else broad
-        if anchor.sum() >= MIN_ANCHORS:
-            j = COMPARISON_NAMES.index(name)
-            estimates[j].append(level_probabilities(gamma[anchor][:, [j]],
-                                                    [n_levels[j]])[0])
-            used[name] = "birth date and SSN" if anchor is by_ssn else \
-                "birth date and SSN or street address"
-    sessions["anchors"] = {"pairs_by_ssn": int(by_ssn.sum()), "pairs": int(broad.sum()),
-                           "estimated": used}
-    m = []
-    for j, comp in enumerate(COMPARISONS):
-        if estimates[j]:
-            m.append(np.mean(estimates[j], axis=0))
-        else:  # no session saw it: a conservative ramp towards agreement
-            x = np.linspace(0.05, 1.0, comp.n_levels) ** 2
-            m.append(x / x.sum())
-
-    # Households: pairs inside one family group, less the duplicates among them (DHS gives
-    # one person two client ids in one case): EM with the match class fixed at m.
     group_gamma = gamma[same_group]
-    u_h = None
-    if len(group_gamma) >= 200:
-        res = em(group_gamma, n_levels, u=m, fix_u=True, lam=0.99,
-                 m=level_probabilities(group_gamma, n_levels))
-        u_h = res.m
-        sessions["households"] = {"pairs": int(len(group_gamma)),
-                                  "iterations": res.iterations, "converged": res.converged,
-                                  "household_share": res.lam}
+    u_h = level_probabilities(group_gamma, n_levels) if len(group_gamma) >= 200 else None
+    sessions: dict[str, dict[str, Any]] = {}
+    m: list[np.ndarray] = []
+    for _ in range(2):      # households refined with m, then m again with them
+        m, sessions = _estimate_m(gamma, n_levels, rules, rule_names, same_group, u, u_h)
+        if u_h is not None:
+            # pairs inside one family group, less the duplicates among them (DHS gives
+            # one person two client ids in one case): EM with the match class fixed at m
+            res = em(group_gamma, n_levels, fixed=[m], free=u_h, shares=[0.99, 0.01])
+            u_h = res.m
+            sessions["households"] = {"pairs": int(len(group_gamma)),
+                                      "iterations": res.iterations,
+                                      "converged": res.converged,
+                                      "household_share": res.lam}
     n = records.num_rows
     total = n * (n - 1) / 2
     if expected_matches is None:
@@ -297,6 +266,55 @@ def fit(records: pa.Table, encoding: Mapping[str, Any], gamma: np.ndarray,
                    log2_prior_h=float(np.log2(group_pairs / total)) if group_pairs else
                    float("-inf"),
                    expected_matches=expected_matches, sessions=sessions)
+
+
+def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
+                rule_names: Sequence[str], same_group: np.ndarray, u: list[np.ndarray],
+                u_h: list[np.ndarray] | None
+                ) -> tuple[list[np.ndarray], dict[str, dict[str, Any]]]:
+    """m from the EM sessions (non-matches: random pairs and households, both fixed) and
+    from the anchor pairs, with what each session did."""
+    estimates: dict[int, list[np.ndarray]] = {j: [] for j in range(len(COMPARISONS))}
+    sessions: dict[str, dict[str, Any]] = {}
+    cross = ~same_group
+    fixed = [u] if u_h is None else [u, u_h]
+    dob_compared = gamma[:, COMPARISON_NAMES.index("dob")] >= 0
+    for session in SESSIONS:
+        if session.rule not in rule_names:
+            continue
+        sel = (((rules >> rule_names.index(session.rule)) & 1).astype(bool)) & cross & \
+            (dob_compared == session.with_dob)
+        use = [COMPARISON_NAMES.index(name) for name in session.estimated]
+        if sel.sum() < 50:
+            continue
+        res = em(gamma[sel], n_levels, fixed=fixed, use=use)
+        sessions[session.name] = {
+            "rule": session.rule, "pairs": int(sel.sum()), "estimated": list(session.kept),
+            "iterations": res.iterations, "converged": res.converged,
+            "match_share": res.lam, "shares": [float(x) for x in res.shares],
+            "history": res.history}
+        for name in session.kept:
+            estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
+    level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
+    anchor = cross & (level["dob"] == 3) & ((level["ssn"] == 3) | (level["address"] >= 5))
+    if anchor.sum() >= MIN_ANCHORS:
+        # twins share a birth date and an address too: they are the household class here
+        use = [COMPARISON_NAMES.index(name) for name in ANCHORED]
+        res = em(gamma[anchor], n_levels, fixed=[u_h if u_h is not None else u], use=use,
+                 shares=[0.9, 0.1])
+        for j in use:
+            estimates[j].append(res.m[j])
+        sessions["anchors"] = {"pairs": int(anchor.sum()), "estimated": list(ANCHORED),
+                               "iterations": res.iterations, "converged": res.converged,
+                               "match_share": res.lam, "history": res.history}
+    m = []
+    for j, comp in enumerate(COMPARISONS):
+        if estimates[j]:
+            m.append(np.mean(estimates[j], axis=0))
+        else:  # nothing saw it: a conservative ramp towards agreement
+            x = np.linspace(0.05, 1.0, comp.n_levels) ** 2
+            m.append(x / x.sum())
+    return m, sessions
 
 
 def _expected_matches(m: list[np.ndarray], sessions: Mapping[str, Mapping[str, Any]],

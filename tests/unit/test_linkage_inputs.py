@@ -101,3 +101,15 @@ def test_read_night_concatenates_and_refuses_mixed_keys(tmp_path: Path) -> None:
     paths["DJS"] = tmp_path / "missing.parquet"
     with pytest.raises(EncodedFormatError, match="missing"):
         read_night(paths)
+
+
+def test_shares_token_matches_brute_force_for_any_pairs() -> None:
+    from linkage.blocking import shares_token
+
+    rng = np.random.default_rng(8)
+    lists = [[int(t) for t in rng.integers(0, 30, rng.integers(0, 4))] for _ in range(200)]
+    records = pa.table({"blk_x": _tokens(lists)}).slice(0)
+    left, right = rng.integers(0, 200, 3000), rng.integers(0, 200, 3000)
+    got = shares_token(records, "x", left, right)
+    assert got.tolist() == [bool(set(lists[a]) & set(lists[b])) for a, b in zip(left, right)]
+    assert got.any() and not got.all()

@@ -34,22 +34,43 @@ U = [np.array([0.9, 0.08, 0.02]), np.array([0.7, 0.3]), np.array([0.95, 0.04, 0.
      np.array([0.85, 0.15])]
 
 
-def test_em_recovers_known_m_u_and_lambda() -> None:
-    gamma, _ = simulate(200_000, 0.05, M, U)
-    res = em(gamma, [3, 2, 3, 2])
+H = [np.array([0.3, 0.3, 0.4]), np.array([0.9, 0.1]), np.array([0.05, 0.05, 0.9]),
+     np.array([0.6, 0.4])]
+
+
+def simulate3(n: int, shares: tuple[float, float, float], seed: int = 5) -> np.ndarray:
+    """Pairs from three classes: matches (M), households (H), random non-matches (U)."""
+    rng = np.random.default_rng(seed)
+    cls = rng.choice(3, n, p=shares)
+    gamma = np.empty((n, len(M)), dtype=np.int8)
+    for j in range(len(M)):
+        draws = [rng.choice(len(p[j]), n, p=p[j]) for p in (M, H, U)]
+        gamma[:, j] = np.choose(cls, draws)
+    return gamma
+
+
+def test_em_with_fixed_classes_recovers_m_and_the_shares() -> None:
+    gamma = simulate3(200_000, (0.03, 0.17, 0.80))
+    res = em(gamma, [3, 2, 3, 2], fixed=[U, H])
     assert res.converged
-    assert abs(res.lam - 0.05) < 0.005
-    for fitted, true in zip(res.m + res.u, M + U, strict=True):
+    assert np.allclose(res.shares, [0.03, 0.80, 0.17], atol=0.01)   # free, then fixed U, H
+    for fitted, true in zip(res.m, M, strict=True):
         assert np.abs(fitted - true).max() < 0.03
 
 
-def test_em_with_fixed_u_estimates_m_of_the_comparisons_it_uses() -> None:
+def test_two_class_em_mistakes_households_for_matches() -> None:
+    """Why the household class exists: without it, EM's match class swallows them."""
+    gamma = simulate3(200_000, (0.03, 0.17, 0.80))
+    res = em(gamma, [3, 2, 3, 2], fixed=[U])
+    assert res.lam > 0.1                    # the true match share is 0.03
+
+
+def test_em_uses_only_the_comparisons_it_is_given() -> None:
     gamma, _ = simulate(100_000, 0.02, M, U, seed=2)
-    res = em(gamma, [3, 2, 3, 2], use=[0, 2, 3], u=U, fix_u=True)
+    res = em(gamma, [3, 2, 3, 2], fixed=[U], use=[0, 2, 3])
     assert abs(res.lam - 0.02) < 0.004
     for j in (0, 2, 3):
         assert np.abs(res.m[j] - M[j]).max() < 0.05
-    assert np.array_equal(res.u[1], U[1])
 
 
 def test_scores_and_estimated_precision_recall_follow_the_truth() -> None:

@@ -1,0 +1,154 @@
+"""Linkage benchmark on synthetic nights: quality against the truth, speed and memory.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_linkage.py [--scale small medium large] [--seeds 41 42]
+
+For each scale and seed (defaults: small and medium, seeds 41 and 42, which the model was
+never tuned on), generates the night (cached under ``benchmarks/data/``), reads it through
+the contracts, encodes the three agencies with a test key (hardening on), links them with
+``linkage.link.link_records`` and measures against ``truth/``:
+
+* record level: is the record in a multi-system family (precision, recall, F1);
+* person pairs: two records of one person; family pairs: two records of different
+  agencies in one family; multi-system families true and found; guardian and contact
+  records on their own; trap records that got into a multi-system family wrongly;
+* blocking recall of true person pairs; the model's estimated precision and recall of its
+  pairwise links beside the measured ones;
+* time of encoding and of each link step, pairs compared and pairs per second, peak memory.
+
+Prints a table and writes ``benchmarks/results/linkage_<scale>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import PeakRSS, synthetic_night, write_result  # noqa: E402
+
+
+def _true_pair_keys(person_key: np.ndarray) -> np.ndarray:
+    """``left * n + right`` of every pair of records of one true person."""
+    n = len(person_key)
+    order = np.argsort(person_key, kind="stable")
+    keys = person_key[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [n]]))
+    out = []
+    for size in np.unique(sizes[sizes > 1]):
+        members = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+        i, j = np.triu_indices(size, 1)
+        a, b = members[:, i].ravel(), members[:, j].ravel()
+        out.append(np.minimum(a, b) * n + np.maximum(a, b))
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def one_night(scale: str, seed: int) -> dict[str, Any]:
+    from data_contracts import find_extracts, load_extract, parse_night
+    from data_contracts.communities import load_crosswalk
+    from hashing import RULES, EncodingSettings, LinkageKey, encode_extract
+    from linkage.blocking import candidate_pairs
+    from linkage.inputs import EncodedNight
+    from linkage.link import link_records
+    from pipeline.evaluate import linkage_vs_truth
+
+    folder = synthetic_night(scale, seed)
+    night, paths = find_extracts(folder)
+    frames = {a: load_extract(p, a, parse_night(night)).persons for a, p in paths.items()}
+    key = LinkageKey.from_bytes(bytes(range(32)))
+    settings = EncodingSettings()
+    crosswalk = load_crosswalk(ROOT / "configs" / "communities.csv")
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        records = pa.concat_tables([encode_extract(f, key, settings, crosswalk)
+                                    for f in frames.values()])
+        t_encode = time.perf_counter() - t0
+        del frames
+        t0 = time.perf_counter()
+        result = link_records(EncodedNight(records=records, key_id=key.key_id,
+                                           encoding=settings.describe(), night=night,
+                                           agencies=tuple(paths)))
+        t_link = time.perf_counter() - t0
+    truth = pd.read_parquet(folder / "truth" / "records.parquet")
+    quality = linkage_vs_truth(result.records, truth)
+
+    ids = records.select(["agency", "record_id"]).to_pandas().merge(
+        truth[["agency", "record_id", "person_key", "record_kind"]], how="left")
+    n = len(ids)
+    true_keys = _true_pair_keys(ids["person_key"].to_numpy())
+    pairs = candidate_pairs(records, RULES)            # the same pairs the link step made
+    found = np.isin(true_keys, pairs.left * n + pairs.right)
+    kind = ids["record_kind"].to_numpy()
+    involved = {k: (kind[true_keys // n] == k) | (kind[true_keys % n] == k)
+                for k in ("guardian", "contact")}
+    blocking = {"all": float(found.mean()),
+                **{f"with a {k}": float(found[m].mean()) for k, m in involved.items()
+                   if m.any()}}
+    return {
+        "scale": scale, "seed": seed, "records": n,
+        "quality": quality, "blocking_recall": blocking,
+        "threshold": result.threshold, "pairs": result.pairs,
+        "counts": result.counts(),
+        "seconds": {"encode": round(t_encode, 2), "link": round(t_link, 2),
+                    "encode_and_link": round(t_encode + t_link, 2), **result.seconds},
+        "pairs_per_second": round(result.pairs["candidates"] / max(
+            result.seconds["comparison"] + result.seconds["scoring"], 1e-9)),
+        "peak_memory_mb": round(rss.peak_mb),
+        "expected_matches": result.model.expected_matches,
+    }
+
+
+def _print(r: dict[str, Any]) -> None:
+    q = r["quality"]
+    f = q["multi_system_families"]
+    print(f"\n{r['scale']} night, seed {r['seed']}: {r['records']:,} records, "
+          f"{r['pairs']['candidates']:,} candidate pairs (blocking recall "
+          f"{r['blocking_recall']['all']:.4f}), multi-system families true {f['true']}, "
+          f"found {f['found']}")
+    print(f"  {'level':38} {'precision':>9} {'recall':>7} {'F1':>7}")
+    for level, label in (("record", "record in a multi-system family"),
+                         ("person_pair", "person pairs"),
+                         ("family_pair", "cross-agency family pairs"),
+                         ("guardian_record", "guardian records (multi-system)"),
+                         ("contact_record", "contact records (multi-system)")):
+        v = q[level]
+        print(f"  {label:38} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f}")
+    t = r["threshold"]
+    print(f"  threshold {t['threshold']:.3f}: estimated pairwise precision "
+          f"{t['est_precision']:.4f}, recall {t['est_recall']:.4f}")
+    wrong = q["trap_records_wrongly_in"]
+    print("  trap records wrongly in a multi-system family: " + (", ".join(
+        f"{k} {v} of {q['trap_records'].get(k, 0):,}" for k, v in wrong.items()) or "none"))
+    s = r["seconds"]
+    print(f"  encode {s['encode']} s + link {s['link']} s = {s['encode_and_link']} s "
+          f"(blocking {s['blocking']}, comparison {s['comparison']}, model {s['model']}, "
+          f"scoring {s['scoring']}, clustering {s['clustering']}); "
+          f"{r['pairs_per_second']:,} pairs/s compared and scored; peak {r['peak_memory_mb']:,} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", nargs="+", default=["small", "medium"],
+                    choices=["small", "medium", "large"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[41, 42])
+    args = ap.parse_args()
+    for scale in args.scale:
+        runs = [one_night(scale, seed) for seed in args.seeds]
+        for r in runs:
+            _print(r)
+        print(f"wrote {write_result(f'linkage_{scale}', {'benchmark': 'linkage', 'runs': runs})}")
+
+
+if __name__ == "__main__":
+    main()

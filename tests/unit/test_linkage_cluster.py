@@ -1,0 +1,74 @@
+"""Persons, families and communities from links: the constraints on hand-made tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+
+from linkage import cluster
+
+
+def _records(rows: list[tuple]) -> pa.Table:
+    """rows: (agency, record_id, kind, relationship, group, community, activity day)."""
+    cols = list(zip(*rows, strict=True))
+    return pa.table({
+        "agency": list(cols[0]), "record_id": list(cols[1]), "record_kind": list(cols[2]),
+        "relationship": list(cols[3]),
+        "family_tie": pa.array([hash(g) % 2**63 for g in cols[4]], pa.uint64()),
+        "community": list(cols[5]),
+        "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
+    })
+
+
+R = _records([
+    ("DHS", "C1", "primary", "HEAD", "K1", "North", 1),            # 0
+    ("DHS", "C2", "primary", "CHILD", "K1", "North", 1),           # 1
+    ("DJS", "Y1", "primary", "SELF", "Y1", "West", 5),             # 2
+    ("DJS", "Y1#guardian1", "guardian", "MOTHER", "Y1", "West", 5),  # 3
+    ("DPSCS", "S1", "primary", "SELF", "S1", "East", 9),           # 4
+    ("DPSCS", "S2", "primary", "SELF", "S2", "East", 2),           # 5
+    ("DPSCS", "S2#contact", "contact", "MOTHER", "S2", "Unknown", 2),  # 6
+])
+
+
+def test_cannot_link_own_family_two_ids_and_generations() -> None:
+    left = np.array([2, 4, 5, 0, 2, 0])
+    right = np.array([3, 5, 6, 1, 6, 2])
+    never = cluster.cannot_link(R, left, right)
+    # youth/own guardian; two sids; offender/own contact; DHS duplicates are possible;
+    # a youth is not a contact's mother; a DHS head and a youth may be one person
+    assert never.tolist() == [True, True, True, False, True, False]
+    assert not cluster.cannot_link(R, left, right, unique_id_agencies=())[1]
+
+
+def test_greedy_clustering_refuses_two_sids_and_conflicts() -> None:
+    # C1-S1 strongest, then C1-S2 would put two sids in one person: refused
+    left, right, prob = np.array([0, 0, 1]), np.array([4, 5, 3]), np.array([0.99, 0.9, 0.8])
+    person, kept = cluster.persons(R, left, right, prob)
+    assert kept.tolist() == [True, False, True]
+    assert person[0] == person[4] != person[5]
+    # a conflict between C2 and Y1's guardian stops the chain C1-Y1 then C1... via C2
+    left, right, prob = np.array([0, 0]), np.array([1, 3]), np.array([0.99, 0.9])
+    person, kept = cluster.persons(R, left, right, prob, np.array([1]), np.array([3]))
+    assert kept.tolist() == [True, False]
+    assert person[0] == person[1] != person[3]
+
+
+def test_families_systems_community_and_link_probability() -> None:
+    # C2 (DHS case K1) is the youth Y1; the guardian's family follows through Y1's group
+    person = np.arange(R.num_rows)
+    person[2] = person[1]
+    family = cluster.families(R, person)
+    assert family[0] == family[1] == family[2] == family[3]
+    assert family[4] != family[0] and family[5] == family[6] != family[4]
+    df = cluster.summarize(R, person, family, np.array([1]), np.array([2]), np.array([0.93]))
+    shared = df[df["family"] == family[0]]
+    assert shared["systems"].unique().tolist() == ["DHS+DJS"]
+    assert shared["multi_system"].all()
+    assert shared["community"].unique().tolist() == ["West"]   # the most recent address
+    assert shared["link_probability"].unique().tolist() == [0.93]
+    alone = df[df["family"] == family[5]]
+    assert not alone["multi_system"].any() and alone["link_probability"].isna().all()
+    assert alone["community"].unique().tolist() == ["East"]    # "Unknown" never wins
