@@ -43,7 +43,7 @@ bench-ingest: venv
 bench-linkage: venv
 	$(BIN)/python benchmarks/bench_febrl.py
 	$(BIN)/python benchmarks/bench_linkage.py --scale small medium --seeds 41 42
-	$(BIN)/python benchmarks/bench_linkage.py --scale large --seeds 41
+	$(BIN)/python benchmarks/bench_linkage.py --scale large --seeds 41 --no-plaintext
 
 bench-encode: venv
 	$(BIN)/python benchmarks/bench_encode.py --scale medium

@@ -15,7 +15,10 @@ the contracts, encodes the three agencies with a test key (hardening on), links 
   records on their own; trap records that got into a multi-system family wrongly;
 * blocking recall of true person pairs; the model's estimated precision and recall of its
   pairwise links beside the measured ones;
-* time of encoding and of each link step, pairs compared and pairs per second, peak memory.
+* time of encoding and of each link step, pairs compared and pairs per second, peak memory;
+* the privacy cost: the same blocking, model and clustering on the plaintext values
+  (``[linkage] comparison = "plaintext"``: rapidfuzz and jellyfish comparisons), and the
+  F1 points the encodings lose against it (``--no-plaintext`` skips it).
 
 Prints a table and writes ``benchmarks/results/linkage_<scale>.json``.
 """
@@ -54,13 +57,15 @@ def _true_pair_keys(person_key: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty(0, np.int64)
 
 
-def one_night(scale: str, seed: int) -> dict[str, Any]:
+def one_night(scale: str, seed: int, plaintext: bool) -> dict[str, Any]:
     from data_contracts import find_extracts, load_extract, parse_night
     from data_contracts.communities import load_crosswalk
     from hashing import RULES, EncodingSettings, LinkageKey, encode_extract
     from linkage.blocking import candidate_pairs
     from linkage.inputs import EncodedNight
     from linkage.link import link_records
+    from linkage.plaintext import plaintext_values
+    from linkage.settings import LinkageSettings
     from pipeline.evaluate import linkage_vs_truth
 
     folder = synthetic_night(scale, seed)
@@ -74,14 +79,29 @@ def one_night(scale: str, seed: int) -> dict[str, Any]:
         records = pa.concat_tables([encode_extract(f, key, settings, crosswalk)
                                     for f in frames.values()])
         t_encode = time.perf_counter() - t0
+        values = pd.concat([plaintext_values(f) for f in frames.values()],
+                           ignore_index=True) if plaintext else None
         del frames
+        encoded_night = EncodedNight(records=records, key_id=key.key_id,
+                                     encoding=settings.describe(), night=night,
+                                     agencies=tuple(paths))
         t0 = time.perf_counter()
-        result = link_records(EncodedNight(records=records, key_id=key.key_id,
-                                           encoding=settings.describe(), night=night,
-                                           agencies=tuple(paths)))
+        result = link_records(encoded_night)
         t_link = time.perf_counter() - t0
     truth = pd.read_parquet(folder / "truth" / "records.parquet")
     quality = linkage_vs_truth(result.records, truth)
+    privacy_cost = None
+    if values is not None:
+        t0 = time.perf_counter()
+        plain = link_records(encoded_night, LinkageSettings(comparison="plaintext"), values)
+        plain_quality = linkage_vs_truth(plain.records, truth)
+        privacy_cost = {
+            "plaintext_seconds": round(time.perf_counter() - t0, 2),
+            "plaintext": {k: plain_quality[k] for k in ("record", "person_pair",
+                                                        "family_pair", "guardian_record",
+                                                        "contact_record")},
+            "f1_points_lost": {k: round(100 * (plain_quality[k]["f1"] - quality[k]["f1"]), 2)
+                               for k in ("record", "person_pair", "family_pair")}}
 
     ids = records.select(["agency", "record_id"]).to_pandas().merge(
         truth[["agency", "record_id", "person_key", "record_kind"]], how="left")
@@ -106,6 +126,7 @@ def one_night(scale: str, seed: int) -> dict[str, Any]:
             result.seconds["comparison"] + result.seconds["scoring"], 1e-9)),
         "peak_memory_mb": round(rss.peak_mb),
         "expected_matches": result.model.expected_matches,
+        "privacy_cost": privacy_cost,
     }
 
 
@@ -131,6 +152,11 @@ def _print(r: dict[str, Any]) -> None:
     print("  trap records wrongly in a multi-system family: " + (", ".join(
         f"{k} {v} of {q['trap_records'].get(k, 0):,}" for k, v in wrong.items()) or "none"))
     s = r["seconds"]
+    if r["privacy_cost"]:
+        p = r["privacy_cost"]
+        print("  the same pipeline on plaintext (rapidfuzz, jellyfish): F1 " + ", ".join(
+            f"{k} {p['plaintext'][k]['f1']:.4f} (encodings lose {p['f1_points_lost'][k]:+.2f} "
+            "points)" for k in ("record", "person_pair", "family_pair")))
     print(f"  encode {s['encode']} s + link {s['link']} s = {s['encode_and_link']} s "
           f"(blocking {s['blocking']}, comparison {s['comparison']}, model {s['model']}, "
           f"scoring {s['scoring']}, clustering {s['clustering']}); "
@@ -142,9 +168,11 @@ def main() -> None:
     ap.add_argument("--scale", nargs="+", default=["small", "medium"],
                     choices=["small", "medium", "large"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[41, 42])
+    ap.add_argument("--no-plaintext", action="store_true",
+                    help="skip the plaintext run that measures the privacy cost")
     args = ap.parse_args()
     for scale in args.scale:
-        runs = [one_night(scale, seed) for seed in args.seeds]
+        runs = [one_night(scale, seed, not args.no_plaintext) for seed in args.seeds]
         for r in runs:
             _print(r)
         print(f"wrote {write_result(f'linkage_{scale}', {'benchmark': 'linkage', 'runs': runs})}")

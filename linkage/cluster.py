@@ -240,12 +240,15 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
     df = pd.DataFrame({"agency": agency, "record_id": records.column("record_id")
                        .to_numpy(zero_copy_only=False), "record_kind": kind,
                        "person": person, "family": family})
-    flags = pd.crosstab(df["family"], df["agency"]).gt(0)
-    names = np.array(sorted(flags.columns))
-    flags = flags[names]
-    systems = pd.Series(["+".join(names[row]) for row in flags.to_numpy()], index=flags.index)
-    df["systems"] = systems.reindex(df["family"]).to_numpy()
-    df["multi_system"] = flags.sum(axis=1).reindex(df["family"]).to_numpy() >= 2
+    # agencies per family as a bit mask (one bit per agency, sorted by name)
+    names, code = np.unique(agency.astype(str), return_inverse=True)
+    mask = np.zeros(int(family.max()) + 1 if len(family) else 0, dtype=np.int64)
+    np.bitwise_or.at(mask, family, np.left_shift(1, code.ravel()).astype(np.int64))
+    combos = np.unique(mask)
+    label = {int(c): "+".join(names[[bool(c >> i & 1) for i in range(len(names))]])
+             for c in combos}                                     # a handful of combinations
+    df["systems"] = pd.Series(mask[family]).map(label).to_numpy()
+    df["multi_system"] = np.bitwise_count(mask[family].astype(np.uint64)) >= 2
 
     when = pd.to_datetime(pd.Series(activity)).fillna(pd.Timestamp.min)
     known = pd.Series(community).fillna(UNKNOWN_COMMUNITY) != UNKNOWN_COMMUNITY

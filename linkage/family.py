@@ -26,23 +26,32 @@ SAME_STREET = 5
 """Address levels from this one up mean the same street in the same ZIP5."""
 
 
-def borrow_family_address(records: pa.Table) -> pa.Table:
-    """``records`` with each address-less contact given its family's primary's address
-    filters (``enc_street``, ``enc_unit``, ``enc_zip``)."""
+def address_source(records: pa.Table) -> np.ndarray:
+    """Per record, the row whose address it is compared with: its own, or for a contact
+    without one, its family's primary's (the offender it is attached to)."""
     kind = records.column("record_kind").to_numpy(zero_copy_only=False)
     street_valid = records.column("enc_street").is_valid().to_numpy(zero_copy_only=False)
     zip_valid = records.column("enc_zip").is_valid().to_numpy(zero_copy_only=False)
+    take = np.arange(records.num_rows)
     borrower = (kind == "contact") & ~street_valid & ~zip_valid
     if not borrower.any():
-        return records
+        return take
     df = pd.DataFrame({"agency": records.column("agency").to_numpy(zero_copy_only=False),
                        "tie": records.column("family_tie").to_numpy(),
-                       "row": np.arange(records.num_rows)})
+                       "row": take})
     primaries = df[(kind == "primary") & (street_valid | zip_valid)] \
         .drop_duplicates(["agency", "tie"])
     src = df[borrower].merge(primaries, on=["agency", "tie"], suffixes=("", "_from"))
-    take = np.arange(records.num_rows)
     take[src["row"].to_numpy()] = src["row_from"].to_numpy()
+    return take
+
+
+def borrow_family_address(records: pa.Table) -> pa.Table:
+    """``records`` with each address-less contact given its family's primary's address
+    filters (``enc_street``, ``enc_unit``, ``enc_zip``): see :func:`address_source`."""
+    take = address_source(records)
+    if np.array_equal(take, np.arange(records.num_rows)):
+        return records
     for name in ADDRESS_FIELDS:
         col = f"enc_{name}"
         records = records.set_column(records.schema.get_field_index(col), col,

@@ -24,6 +24,7 @@ from .blocking import candidate_pairs
 from .compare import compare
 from .inputs import EncodedNight
 from .model import FSModel, choose_threshold, estimates_at, fit, score
+from .plaintext import compare_plaintext
 from .settings import LinkageSettings
 
 RESULT_COLUMNS = ("agency", "record_id", "record_kind", "person", "family", "systems",
@@ -66,10 +67,34 @@ class LinkResult:
                                multi["systems"].value_counts().sort_index().items()}}
 
 
-def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -> LinkResult:
-    """Link one night (see the module docstring)."""
+def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
+                 plaintext: pd.DataFrame | None = None) -> LinkResult:
+    """Link one night (see the module docstring).
+
+    Args:
+        night: the encoded records.
+        settings: ``[linkage]``.
+        plaintext: with ``settings.comparison == "plaintext"`` only (benchmarks): the
+            records' values (:func:`linkage.plaintext.plaintext_values`), compared instead
+            of the encodings; blocking, model and clustering are unchanged.
+    """
     settings = settings or LinkageSettings()
     records = night.records
+    if settings.comparison == "plaintext":
+        if plaintext is None or len(plaintext) != records.num_rows:
+            raise ValueError("plaintext comparison needs the records' plaintext values")
+        values = plaintext.iloc[family.address_source(records)].reset_index(drop=True)
+        for name in ("first_name", "middle_name", "last_name", "first_keys", "last_words",
+                     "dob", "sex", "ssn"):
+            values[name] = plaintext[name].to_numpy()
+
+        def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+            return compare_plaintext(records, values, left, right)
+    else:
+        compared = family.borrow_family_address(records)
+
+        def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+            return compare(compared, left, right, night.encoding)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
 
@@ -81,13 +106,13 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None) -
 
     pairs = candidate_pairs(records, RULES, max_block=settings.max_block)
     lap("blocking")
-    gamma = compare(family.borrow_family_address(records), pairs.left, pairs.right,
-                    night.encoding)
+    gamma = comparator(pairs.left, pairs.right)
     lap("comparison")
     tie = records.column("family_tie").to_numpy()
     same_group = tie[pairs.left] == tie[pairs.right]
     capped = {s.rule: s.capped_records / max(s.records_with_tokens, 1) for s in pairs.stats}
-    model = fit(records, night.encoding, gamma, pairs.rules, pairs.rule_names, same_group,
+    model = fit(records.num_rows, comparator, gamma, pairs.rules, pairs.rule_names,
+                same_group,
                 capped_share=capped, n_random=settings.random_pairs,
                 expected_matches=settings.expected_matches or None, seed=settings.seed)
     lap("model")

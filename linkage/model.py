@@ -28,14 +28,13 @@ patterns or pairs; nothing loops per pair in Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from .compare import COMPARISON_NAMES, COMPARISONS, compare
+from .compare import COMPARISON_NAMES, COMPARISONS
 
 
 @dataclass(frozen=True)
@@ -146,6 +145,18 @@ def _log_likelihoods(patterns: np.ndarray, probs: list[np.ndarray],
     return ll
 
 
+def distinct_patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``gamma`` and how often each occurs (rows packed into one
+    integer each, 4 bits a comparison, so the sort is one-dimensional)."""
+    if len(gamma) == 0:
+        return gamma[:0], np.empty(0, np.float64)
+    packed = np.zeros(len(gamma), dtype=np.int64)
+    for j in range(gamma.shape[1]):
+        packed |= (gamma[:, j].astype(np.int64) + 1) << (4 * j)
+    _, first, counts = np.unique(packed, return_index=True, return_counts=True)
+    return gamma[first], counts.astype(np.float64)
+
+
 @dataclass
 class EMResult:
     """What :func:`em` estimated: the free class's level probabilities, every class's
@@ -180,8 +191,7 @@ def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarr
         shares: starting shares, free class first (default 0.05, the rest split evenly).
     """
     use = list(range(len(n_levels))) if use is None else list(use)
-    patterns, counts = np.unique(gamma, axis=0, return_counts=True)
-    counts = counts.astype(np.float64)
+    patterns, counts = distinct_patterns(gamma)
     if free is None:
         free = [np.linspace(0.05, 1.0, k) ** 2 for k in n_levels]
         free = [x / x.sum() for x in free]
@@ -220,16 +230,21 @@ def random_pairs(n: int, n_pairs: int, seed: int = 0) -> tuple[np.ndarray, np.nd
     return left[keep], right[keep]
 
 
-def fit(records: pa.Table, encoding: Mapping[str, Any], gamma: np.ndarray,
+Comparator = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Agreement levels of record pairs ``(left, right)`` (:func:`linkage.compare.compare` over
+the night's records, or its plaintext twin in a benchmark)."""
+
+
+def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
         rules: np.ndarray, rule_names: Sequence[str], same_group: np.ndarray,
         capped_share: Mapping[str, float] | None = None, n_random: int = 300_000,
         expected_matches: float | None = None, seed: int = 0) -> FSModel:
     """Fit the three-class model of the module docstring.
 
     Args:
-        records: the night's encoded records.
-        encoding: the encoding settings the files declare.
-        gamma: agreement levels of the candidate pairs (:func:`linkage.compare.compare`).
+        n_records: records in the night.
+        comparator: gives the agreement levels of random pairs (for ``u``).
+        gamma: agreement levels of the candidate pairs.
         rules: per candidate pair, the bit mask of the blocking rules that proposed it.
         rule_names: the rules, in bit order.
         same_group: per candidate pair, True when both records are in one family group.
@@ -238,8 +253,8 @@ def fit(records: pa.Table, encoding: Mapping[str, Any], gamma: np.ndarray,
         expected_matches: the number of matching pairs, when known; estimated otherwise.
     """
     n_levels = [c.n_levels for c in COMPARISONS]
-    rl, rr = random_pairs(records.num_rows, n_random, seed)
-    u = level_probabilities(compare(records, rl, rr, encoding), n_levels)
+    rl, rr = random_pairs(n_records, n_random, seed)
+    u = level_probabilities(comparator(rl, rr), n_levels)
     group_gamma = gamma[same_group]
     u_h = level_probabilities(group_gamma, n_levels) if len(group_gamma) >= 200 else None
     sessions: dict[str, dict[str, Any]] = {}
@@ -255,8 +270,7 @@ def fit(records: pa.Table, encoding: Mapping[str, Any], gamma: np.ndarray,
                                       "iterations": res.iterations,
                                       "converged": res.converged,
                                       "household_share": res.lam}
-    n = records.num_rows
-    total = n * (n - 1) / 2
+    total = n_records * (n_records - 1) / 2
     if expected_matches is None:
         expected_matches = _expected_matches(m, sessions, capped_share or {})
     expected_matches = max(float(expected_matches), 1.0)

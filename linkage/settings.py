@@ -16,6 +16,8 @@ class LinkageSettings:
         random_pairs: random record pairs that estimate ``u``.
         seed: seed of the random pairs (runs are reproducible).
         unique_id_agencies: agencies whose primary record ids each name one person.
+        comparison: ``encoded`` (always, in a run); ``plaintext`` only in benchmarks that
+            measure what linking on encodings costs.
     """
 
     max_block: int = 200
@@ -24,6 +26,7 @@ class LinkageSettings:
     random_pairs: int = 300_000
     seed: int = 0
     unique_id_agencies: tuple[str, ...] = ("DJS", "DPSCS")
+    comparison: str = "encoded"
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""
@@ -34,6 +37,9 @@ class LinkageSettings:
             problems.append("threshold: must be 0 (automatic) or a probability below 1")
         if self.expected_matches < 0:
             problems.append("expected_matches: must be 0 (estimate) or positive")
+        if self.comparison != "encoded":
+            problems.append("comparison: a run compares encodings only (the linkage side "
+                            "never holds plaintext; plaintext is for benchmarks)")
         if self.random_pairs < 10_000:
             problems.append("random_pairs: must be at least 10000")
         return problems

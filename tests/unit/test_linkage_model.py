@@ -159,3 +159,37 @@ def test_compare_levels_missing_nickname_and_address() -> None:
     assert col["last_name"][2] == 2                     # shares a surname word
     # same street and unit; same ZIP5 other street; unit differs; another ZIP3
     assert col["address"].tolist() == [6, 2, 5, 0]
+
+
+def test_plaintext_comparison_grades_like_the_encodings() -> None:
+    """The privacy-cost benchmark's plaintext path uses the same levels; only what the
+    encodings cannot see differs (a nickname key shared by WILLIAM and BILL)."""
+    from linkage.plaintext import compare_plaintext, plaintext_values
+
+    rows = [
+        {"first": "WILLIAM", "last": "JONES", "dob": "1980-05-06", "unit": "2"},
+        {"first": "BILL", "last": "JONES", "dob": "1980-06-05", "unit": "2"},
+        {"first": "WILLIAM", "last": "JONES", "dob": None, "unit": "2", "number": "99",
+         "street": "OAK AVE"},
+        {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
+        {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
+    ]
+    t = _encode(rows)
+    left, right = np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])
+    encoded = compare(t, left, right, EncodingSettings().describe())
+    plain = compare_plaintext(t, plaintext_values(persons(rows)), left, right)
+    first = COMPARISON_NAMES.index("first_name")
+    assert plain[0, first] == 4 and encoded[0, first] == 1      # nickname: only plaintext
+    keep = np.ones(plain.shape, dtype=bool)
+    keep[0, first] = False
+    assert np.array_equal(plain[keep], encoded[keep])
+
+
+def test_a_run_refuses_plaintext_comparison(tmp_path) -> None:
+    from data_contracts import ConfigError
+    from pipeline.config import load_settings
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[linkage]\ncomparison = "plaintext"\n')
+    with pytest.raises(ConfigError, match="never holds plaintext"):
+        load_settings(cfg)
