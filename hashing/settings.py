@@ -27,6 +27,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("first_name", "bigrams", "first name"),
     FieldSpec("middle_name", "bigrams", "middle name or initial"),
     FieldSpec("last_name", "bigrams", "last name (suffix split off)"),
+    FieldSpec("name_pair", "bigrams", "first and last name in alphabetical order (a swap of "
+                                      "given and family name encodes alike)"),
     FieldSpec("first_keys", "words", "nickname-tolerant first-name keys, alias first names"),
     FieldSpec("last_words", "words", "words of the last name and alias last names "
                                      "(hyphenated and maiden names share a word)"),
@@ -41,6 +43,7 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
 DEFAULT_FILTERS: dict[str, list[int]] = {
     "first_name": [256, 10], "middle_name": [128, 8], "last_name": [256, 10],
+    "name_pair": [256, 8],
     "first_keys": [128, 8], "last_words": [128, 8], "dob": [128, 10], "sex": [32, 4],
     "ssn": [128, 8], "street": [256, 6], "unit": [64, 6], "zip": [64, 8],
 }
@@ -63,7 +66,8 @@ class EncodingSettings:
     filters: dict[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
     balance: bool = True
     flip_fraction: float = 0.05
-    flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "first_keys",
+    flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "name_pair",
+                                    "first_keys",
                                     "last_words", "dob", "ssn", "street", "zip")
 
     def validate(self) -> list[str]:

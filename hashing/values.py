@@ -42,10 +42,15 @@ def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
     street = pc.coalesce(pc.binary_join_element_wise(number, street_name, " "), street_name)
     ssn = arrow_strings(p["ssn"])
     ok = pc.fill_null(pc.equal(arrow_strings(p["ssn_status"]), "ok"), False)
+    first, last = arrow_strings(p["first_name"]), arrow_strings(p["last_name"])
+    in_order = pc.less_equal(first, last)
+    name_pair = pc.if_else(in_order, pc.binary_join_element_wise(first, last, " "),
+                           pc.binary_join_element_wise(last, first, " "))
     return {
-        "first_name": arrow_strings(p["first_name"]),
+        "first_name": first,
         "middle_name": arrow_strings(p["middle_name"]),
-        "last_name": arrow_strings(p["last_name"]),
+        "last_name": last,
+        "name_pair": name_pair,
         "first_keys": _words(p["first_name_keys"], p["alias_first_names"]),
         "last_words": _words(p["last_name"], p["alias_last_names"]),
         "dob": dob_text,

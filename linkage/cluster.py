@@ -8,7 +8,7 @@
 * :func:`siblings` marks two records of one family group with unrelated first names
   (twins share a birth date and an address, not a first name).
 * :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date
-  or SSN level whose fitted weight is below -4 bits).
+  or SSN level whose fitted weight is below a bound, :data:`CONFLICT_BITS`).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
   member lists): a merge that would put two DJS youth ids, two DPSCS sids or the two
   records of a conflict or cannot-link pair in one person is refused, so one weak link
@@ -152,14 +152,15 @@ def _dense(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].ravel().astype(np.int64)
 
 
-CONFLICT_BITS = -4.0
-"""A level of first name, birth date or SSN whose match weight is below this many bits (16 times
-likelier among non-matches) is a strong disagreement. The bound is on the fitted weights,
-not on fixed levels: where keying errors are heavy (FEBRL swaps given and family names) a
-first-name disagreement weighs little and is no conflict."""
-
+CONFLICT_BITS = {"first_name": -4.0, "dob": -6.0, "ssn": -6.0}
+"""A level of these comparisons whose fitted match weight is below this many bits is a
+strong disagreement (16 and 64 times likelier among non-matches). The bound is on the
+fitted weights, not on fixed levels: where keying errors are heavy (FEBRL swaps given and
+family names and mistypes SSNs and birth dates) such a disagreement weighs little among
+matches and is no conflict; in agency data a different birth date weighs about -13 bits."""
 
 CERTAIN = 0.99
+"""A birth-date or SSN conflict gives way only where the model is all but certain."""
 
 
 def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
@@ -177,7 +178,7 @@ def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
     def strong(name: str) -> np.ndarray:
         j = COMPARISON_NAMES.index(name)
         g = gamma[:, j]
-        return (g >= 0) & np.isin(g, np.flatnonzero(weights[j] < CONFLICT_BITS))
+        return (g >= 0) & np.isin(g, np.flatnonzero(weights[j] < CONFLICT_BITS[name]))
 
     return ((strong("dob") | strong("ssn")) & (prob < CERTAIN)) | \
         (strong("first_name") & (prob < threshold))

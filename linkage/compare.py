@@ -16,8 +16,12 @@ distances of controlled variants (``tests/unit/test_linkage_model.py`` holds the
 * ZIP (ZIP5 and ZIP3): same ZIP3 ~1.3, unrelated ~2.7; street: one typo or another house
   number ~2.3, another street ~15.
 
-The *relationship* comparison applies to two derived persons only (the relation each was
-named with: two guardians both named MOTHER at one address are one mother, not two).
+The *relationship* comparison applies to two derived persons of one agency only (the
+relation each was named with: two guardians both named MOTHER at one address are one
+mother, not two).
+
+A given and family name swapped (FEBRL does it; so do clerks) count as agreeing on both
+when the *name pair* (first and last name in alphabetical order) agrees exactly.
 
 ZIP, street and unit form one *address* comparison (a unit agrees by chance across
 buildings; a look-alike on another street of the same ZIP must not score as the ZIP says).
@@ -146,6 +150,17 @@ def _exact_class(records: pa.Table, name: str, left: np.ndarray, right: np.ndarr
     return np.where(exact, np.minimum(cls[left], cls[right]), 0).astype(np.int8)
 
 
+def _unswap(out: np.ndarray, pair_exact: np.ndarray, records: pa.Table, left: np.ndarray,
+            right: np.ndarray) -> None:
+    """Given and family name swapped (neither agrees, the name pair in alphabetical order
+    does): both count as exact agreement, in place."""
+    swapped = pair_exact & (out[:, 0] >= 0) & (out[:, 0] <= 1) & (out[:, 2] >= 0) & \
+        (out[:, 2] <= 1)
+    if swapped.any():
+        out[swapped, 0] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
+        out[swapped, 2] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
+
+
 def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
             encoding: Mapping[str, Any]) -> np.ndarray:
     """Agreement levels of the pairs, ``int8[pairs, comparisons]`` in COMPARISONS order.
@@ -182,11 +197,16 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
         [np.isnan(ln), ln < 0.8, ln < 3.4, ~np.isnan(lw) & (lw < 1.2), ln < 6.0],
         [-1, 4, 3, 2, 1], 0)
     out[:, 2] += _exact_class(records, "last_name", left, right, out[:, 2] == 4)
-    # Two derived persons (guardians, contacts) named with the same relationship: the
-    # mother of two siblings is one person; a household rarely holds two mothers.
+    if "enc_name_pair" in records.column_names:
+        _unswap(out, dist("name_pair") < 0.8, records, left, right)
+    # Two derived persons of one agency named with the same relationship: the mother of two
+    # siblings is one person; a household rarely holds two mothers. (Across agencies the
+    # labels are relative to different people: a youth's MOTHER is an offender's SISTER.)
     kind = records.column("record_kind").to_numpy(zero_copy_only=False)
     rel = records.column("relationship").to_numpy(zero_copy_only=False).astype(object)
-    both = (kind[left] != "primary") & (kind[right] != "primary")
+    agency = records.column("agency").to_numpy(zero_copy_only=False)
+    both = (kind[left] != "primary") & (kind[right] != "primary") & \
+        (agency[left] == agency[right])
     known = both & (rel[left] != None) & (rel[right] != None)  # noqa: E711
     out[:, 7] = np.where(known, (rel[left] == rel[right]).astype(np.int8), -1)
     for j, comp in enumerate(COMPARISONS):

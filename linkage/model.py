@@ -72,7 +72,7 @@ names more often than chance, as names follow birth years, and EM took them for 
 MIN_ANCHORS = 20
 
 PRIOR_RULE = "name"
-PRIOR_LEVELS = {"first_name": 4, "last_name": 2}
+PRIOR_LEVELS = {"first_name": (4, 5, 6, 7, 8), "last_name": (2, 4, 5, 6, 7)}
 """The rule whose sessions give the expected number of matches, and the levels it needs
 (a first-name key and a surname word in common) to estimate its recall from ``m``."""
 
@@ -339,8 +339,8 @@ def _expected_matches(m: list[np.ndarray], sessions: Mapping[str, Mapping[str, A
     if not found:
         return 1.0
     recall = 1.0 - float(capped_share.get(PRIOR_RULE, 0.0))
-    for name, level in PRIOR_LEVELS.items():
-        recall *= float(m[COMPARISON_NAMES.index(name)][level:].sum())
+    for name, levels in PRIOR_LEVELS.items():
+        recall *= float(m[COMPARISON_NAMES.index(name)][list(levels)].sum())
     return found / max(recall, 0.05)
 
 

@@ -18,10 +18,10 @@ import pyarrow as pa
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .compare import COMPARISON_NAMES, _exact_class
+from .compare import COMPARISON_NAMES, _exact_class, _unswap
 
-VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "first_keys", "last_words", "dob",
-                 "sex", "ssn", "street", "unit", "zip")
+VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
+                 "last_words", "dob", "sex", "ssn", "street", "unit", "zip")
 
 
 def plaintext_values(persons: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +107,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     out[:, col("last_name")] += _exact_class(records, "last_name", left, right,
                                              out[:, col("last_name")] == 4)
 
+    a, b, known = _pairs(values, "name_pair", left, right)
+    _unswap(out, known & (a == b), records, left, right)
+
     a, b, known = _pairs(values, "dob", left, right)          # YYYYMMDD
     sa, sb = pd.Series(a, dtype=object), pd.Series(b, dtype=object)
     ya, yb, ma, mb, da, db = (sa.str[:4], sb.str[:4], sa.str[4:6], sb.str[4:6], sa.str[6:8],
@@ -140,7 +143,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
 
     kind = records.column("record_kind").to_numpy(zero_copy_only=False)
     rel = records.column("relationship").to_numpy(zero_copy_only=False).astype(object)
-    both = (kind[left] != "primary") & (kind[right] != "primary")
+    agency = records.column("agency").to_numpy(zero_copy_only=False)
+    both = (kind[left] != "primary") & (kind[right] != "primary") & \
+        (agency[left] == agency[right])
     rknown = both & pd.notna(rel[left]) & pd.notna(rel[right])
     out[:, col("relationship")] = np.where(rknown, (rel[left] == rel[right]).astype(np.int8),
                                            -1)
