@@ -104,7 +104,8 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         seconds[step] = round(now - t, 3)
         t = now
 
-    pairs = candidate_pairs(records, RULES, max_block=settings.max_block)
+    pairs = candidate_pairs(records, RULES, max_block=settings.max_block,
+                            rule_max_block=settings.rule_max_block)
     lap("blocking")
     gamma = comparator(pairs.left, pairs.right)
     lap("comparison")

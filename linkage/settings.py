@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,7 @@ class LinkageSettings:
 
     Attributes:
         max_block: largest block a blocking rule expands into pairs.
+        rule_max_block: a smaller cap for some rules, by rule name.
         threshold: match probability a link needs; 0 chooses it from the fitted model.
         expected_matches: matching record pairs expected in a night; 0 estimates it.
         random_pairs: random record pairs that estimate ``u``.
@@ -21,6 +22,7 @@ class LinkageSettings:
     """
 
     max_block: int = 200
+    rule_max_block: dict[str, int] = field(default_factory=lambda: {"name": 50})
     threshold: float = 0.0
     expected_matches: float = 0.0
     random_pairs: int = 300_000
@@ -33,6 +35,9 @@ class LinkageSettings:
         problems = []
         if self.max_block < 2:
             problems.append("max_block: must be at least 2")
+        for rule, cap in self.rule_max_block.items():
+            if not isinstance(cap, int) or cap < 2:
+                problems.append(f"rule_max_block.{rule}: must be a whole number of at least 2")
         if not 0 <= self.threshold < 1:
             problems.append("threshold: must be 0 (automatic) or a probability below 1")
         if self.expected_matches < 0:
