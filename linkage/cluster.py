@@ -27,6 +27,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from . import _records
 from .blocking import shares_token
 from .compare import COMPARISON_NAMES
 
@@ -55,16 +56,16 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
         unique_id_agencies: agencies whose primary ids each name one person (so their
             family groups hold no duplicates either).
     """
-    agency, kind, rel, tie = _columns(records, "agency", "record_kind", "relationship",
-                                      "family_tie")
-    a_l, a_r, k_l, k_r = agency[left], agency[right], kind[left], kind[right]
-    unique = np.isin(a_l.astype(object), list(unique_id_agencies)) & (a_l == a_r)
+    agency, _ = _records.codes(records, "agency")
+    tie = records.column("family_tie").to_numpy()
+    unique_rec = _records.is_any(records, "agency", frozenset(unique_id_agencies))
+    primary = ~_records.derived(records)
+    parental = _records.is_any(records, "relationship", PARENTAL) & ~primary
+    youth = _records.is_any(records, "agency", {"DJS"}) & primary
+    unique = unique_rec[left] & (agency[left] == agency[right])
     same_group_outside_dhs = (tie[left] == tie[right]) & unique
-    two_ids = unique & (k_l == "primary") & (k_r == "primary")
-    parental = np.isin(rel.astype(object), list(PARENTAL))
-    youth = (agency == "DJS") & (kind == "primary")
-    generation = (youth[left] & parental[right] & (k_r != "primary")) | \
-                 (youth[right] & parental[left] & (k_l != "primary"))
+    two_ids = unique & primary[left] & primary[right]
+    generation = (youth[left] & parental[right]) | (youth[right] & parental[left])
     return same_group_outside_dhs | two_ids | generation
 
 
@@ -260,7 +261,8 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
     df["community"] = best.set_index("family")["community"].fillna(UNKNOWN_COMMUNITY) \
         .reindex(df["family"]).to_numpy()
 
-    cross = agency[left] != agency[right]
+    agency_code, _ = _records.codes(records, "agency")
+    cross = agency_code[left] != agency_code[right]
     low = pd.Series(prob[cross]).groupby(family[left[cross]]).min()
     df["link_probability"] = low.reindex(df["family"]).to_numpy()
     df.loc[~df["multi_system"], "link_probability"] = np.nan

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from . import _bits
+from . import _bits, _records
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,20 @@ def _unswap(out: np.ndarray, pair_exact: np.ndarray, records: pa.Table, left: np
         out[swapped, 2] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
 
 
+def relationship_levels(records: pa.Table, left: np.ndarray, right: np.ndarray
+                        ) -> np.ndarray:
+    """Two derived persons of one agency named with the same relationship: the mother of
+    two siblings is one person; a household rarely holds two mothers. (Across agencies the
+    labels are relative to different people: a youth's MOTHER is an offender's SISTER.)
+    ``1`` same, ``0`` different, ``-1`` not applicable."""
+    derived = _records.derived(records)
+    agency, _ = _records.codes(records, "agency")
+    rel, _ = _records.codes(records, "relationship")
+    known = derived[left] & derived[right] & (agency[left] == agency[right]) & \
+        (rel[left] >= 0) & (rel[right] >= 0)
+    return np.where(known, (rel[left] == rel[right]).astype(np.int8), -1).astype(np.int8)
+
+
 def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
             encoding: Mapping[str, Any]) -> np.ndarray:
     """Agreement levels of the pairs, ``int8[pairs, comparisons]`` in COMPARISONS order.
@@ -199,16 +213,7 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     out[:, 2] += _exact_class(records, "last_name", left, right, out[:, 2] == 4)
     if "enc_name_pair" in records.column_names:
         _unswap(out, dist("name_pair") < 0.8, records, left, right)
-    # Two derived persons of one agency named with the same relationship: the mother of two
-    # siblings is one person; a household rarely holds two mothers. (Across agencies the
-    # labels are relative to different people: a youth's MOTHER is an offender's SISTER.)
-    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
-    rel = records.column("relationship").to_numpy(zero_copy_only=False).astype(object)
-    agency = records.column("agency").to_numpy(zero_copy_only=False)
-    both = (kind[left] != "primary") & (kind[right] != "primary") & \
-        (agency[left] == agency[right])
-    known = both & (rel[left] != None) & (rel[right] != None)  # noqa: E711
-    out[:, 7] = np.where(known, (rel[left] == rel[right]).astype(np.int8), -1)
+    out[:, 7] = relationship_levels(records, left, right)
     for j, comp in enumerate(COMPARISONS):
         if comp.name in _CUTS:
             out[:, j] = _graded(dist(comp.name), _CUTS[comp.name])

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import _records
 from .compare import COMPARISON_NAMES
 
 ADDRESS_FIELDS = ("street", "unit", "zip")
@@ -79,9 +80,8 @@ def family_support(records: pa.Table, left: np.ndarray, right: np.ndarray,
 def needs_context(records: pa.Table, left: np.ndarray, right: np.ndarray,
                   gamma: np.ndarray) -> np.ndarray:
     """Pairs with a derived record on one side and no birth date compared."""
-    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
-    derived = (kind[left] != "primary") | (kind[right] != "primary")
-    return derived & (gamma[:, COMPARISON_NAMES.index("dob")] < 0)
+    derived = _records.derived(records)
+    return (derived[left] | derived[right]) & (gamma[:, COMPARISON_NAMES.index("dob")] < 0)
 
 
 def same_street(gamma: np.ndarray) -> np.ndarray:

@@ -369,10 +369,14 @@ def choose_threshold(prob: np.ndarray) -> dict[str, float]:
     if len(prob) == 0:
         return {"threshold": 0.5, "est_precision": 0.0, "est_recall": 0.0, "est_f1": 0.0,
                 "links": 0}
-    order = np.argsort(-prob)
-    p = prob[order]
+    # only pairs with a fair chance can hold the best threshold; the rest still count
+    # towards the expected matches (recall's denominator)
+    total = float(prob.sum())
+    head = prob[prob >= 1e-3]
+    if len(head) == 0:
+        head = prob
+    p = -np.sort(-head)
     expected_tp = np.cumsum(p)
-    total = p.sum()
     k = np.arange(1, len(p) + 1)
     precision = expected_tp / k
     recall = expected_tp / total if total > 0 else np.zeros_like(expected_tp)

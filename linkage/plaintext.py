@@ -18,7 +18,7 @@ import pyarrow as pa
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .compare import COMPARISON_NAMES, _exact_class, _unswap
+from .compare import COMPARISON_NAMES, _exact_class, _unswap, relationship_levels
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
                  "last_words", "dob", "sex", "ssn", "street", "unit", "zip")
@@ -141,12 +141,5 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     out[:, col("address")] = np.where(~sk | ((zip_level >= 0) & (zip_level < 2)),
                                       zip_level, on_street)
 
-    kind = records.column("record_kind").to_numpy(zero_copy_only=False)
-    rel = records.column("relationship").to_numpy(zero_copy_only=False).astype(object)
-    agency = records.column("agency").to_numpy(zero_copy_only=False)
-    both = (kind[left] != "primary") & (kind[right] != "primary") & \
-        (agency[left] == agency[right])
-    rknown = both & pd.notna(rel[left]) & pd.notna(rel[right])
-    out[:, col("relationship")] = np.where(rknown, (rel[left] == rel[right]).astype(np.int8),
-                                           -1)
+    out[:, col("relationship")] = relationship_levels(records, left, right)
     return out
