@@ -138,11 +138,9 @@ def _print(r: dict[str, Any]) -> None:
           f"{r['blocking_recall']['all']:.4f}), multi-system families true {f['true']}, "
           f"found {f['found']}")
     print(f"  {'level':38} {'precision':>9} {'recall':>7} {'F1':>7}")
-    for level, label in (("record", "record in a multi-system family"),
-                         ("person_pair", "person pairs"),
-                         ("family_pair", "cross-agency family pairs"),
-                         ("guardian_record", "guardian records (multi-system)"),
-                         ("contact_record", "contact records (multi-system)")):
+    from pipeline.evaluate import LEVELS
+
+    for level, label in LEVELS:
         v = q[level]
         print(f"  {label:38} {v['precision']:>9.4f} {v['recall']:>7.4f} {v['f1']:>7.4f}")
     t = r["threshold"]

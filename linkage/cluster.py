@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import _records
 from .blocking import shares_token
-from .compare import COMPARISON_NAMES
+from .compare import COMPARISON_NAMES, KEY_RULE
 
 try:  # pragma: no cover - exercised by the import itself
     import numba as nb
@@ -67,11 +67,6 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
     two_ids = unique & primary[left] & primary[right]
     generation = (youth[left] & parental[right]) | (youth[right] & parental[left])
     return same_group_outside_dhs | two_ids | generation
-
-
-KEY_RULE = "name"
-"""The blocking rule whose tokens are a nickname-tolerant first-name key with a surname
-word (:mod:`hashing.blocking`): sharing one means the first names share a nickname key."""
 
 
 def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,

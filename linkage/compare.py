@@ -45,6 +45,11 @@ import numpy as np
 import pyarrow as pa
 
 from . import _bits, _records
+from .blocking import shares_token
+
+KEY_RULE = "name"
+"""The blocking rule whose tokens are a nickname-tolerant first-name key with a surname
+word (:mod:`hashing.blocking`): sharing one means the first names share a nickname key."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ the model estimates like any other."""
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison("first_name", ("different", "similar (two typos)", "one key differs",
-                              "close (one typo)", "same nickname and alias keys",
+                              "close (one typo)", "a nickname or alias key shared",
                               *_EXACT)),
     Comparison("middle_name", ("different", "close (one typo)", "exact")),
     Comparison("last_name", ("different", "similar (two typos)",
@@ -191,8 +196,13 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     out = np.empty((len(left), len(COMPARISONS)), dtype=np.int8)
     fn, fk = dist("first_name"), dist("first_keys")
     keys_known = ~np.isnan(fk)
+    # A Hamming distance sees how many nickname keys differ, not that some are shared
+    # (WILLIAM and BILL differ by six); the name rule's tokens (a first-name key with a
+    # surname word) show it, for any pair.
+    shared = shares_token(records, KEY_RULE, left, right) \
+        if f"blk_{KEY_RULE}" in records.column_names else np.zeros(len(left), dtype=bool)
     out[:, 0] = np.select(
-        [np.isnan(fn), fn < 0.8, keys_known & (fk < 0.4), fn < 3.4,
+        [np.isnan(fn), fn < 0.8, (keys_known & (fk < 0.4)) | shared, fn < 3.4,
          keys_known & (fk < 1.2), fn < 6.0], [-1, 5, 4, 3, 2, 1], 0)
     out[:, 0] += _exact_class(records, "first_name", left, right, out[:, 0] == 5)
     # ZIP, street and unit are one comparison: conditional independence does not hold

@@ -125,7 +125,7 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
     out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv, "
               "linkage_records.parquet, linkage_model.json)", highlight=False)
     if truth is not None:
-        from pipeline.evaluate import linkage_vs_truth, quarantine_vs_truth
+        from pipeline.evaluate import LEVELS, linkage_vs_truth, quarantine_vs_truth
 
         ev = quarantine_vs_truth(run_dir / "quarantine.csv", truth)["ALL"]
         out.print(f"against the synthetic truth: {ev['caught']:,} of {ev['dirty']:,} planted "
@@ -141,11 +141,7 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
             table = Table(title="linkage against the synthetic truth")
             for col in ("level", "precision", "recall", "F1"):
                 table.add_column(col, justify="left" if col == "level" else "right")
-            for level, label in (("record", "record in a multi-system family"),
-                                 ("person_pair", "two records of one person"),
-                                 ("family_pair", "two agencies' records in one family"),
-                                 ("guardian_record", "guardian records (multi-system)"),
-                                 ("contact_record", "contact records (multi-system)")):
+            for level, label in LEVELS:
                 v = lv[level]
                 table.add_row(label, f"{v['precision']:.4f}", f"{v['recall']:.4f}",
                               f"{v['f1']:.4f}")

@@ -44,6 +44,16 @@ def quarantine_vs_truth(quarantine_csv: Path, truth_dir: Path) -> dict[str, Any]
     return out
 
 
+LEVELS: tuple[tuple[str, str], ...] = (
+    ("record", "record in a multi-system family"),
+    ("person_pair", "two records of one person"),
+    ("family_pair", "two agencies' records in one family"),
+    ("guardian_record", "guardian records (multi-system)"),
+    ("contact_record", "contact records (multi-system)"),
+)
+"""The measured levels of :func:`linkage_vs_truth`, with the label people read."""
+
+
 def _prf(tp: float, predicted: float, true: float) -> dict[str, float]:
     precision = tp / predicted if predicted else 1.0
     recall = tp / true if true else 1.0

@@ -140,15 +140,21 @@ def test_token_distance_orders_variants_through_the_hardening(flip: float) -> No
     assert (by["unrelated"] > 6.0).all()                        # "different"
 
 
+VARIANTS = [
+    {"first": "WILLIAM", "last": "JONES", "dob": "1980-05-06", "unit": "2"},
+    {"first": "BILL", "last": "JONES", "dob": "1980-06-05", "unit": "2"},
+    {"first": "WILLIAM", "last": "JONES", "dob": None, "unit": "2", "number": "99",
+     "street": "OAK AVE"},
+    {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
+    {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
+]
+"""Record 0 against each other: a nickname and a day/month swap; no birth date and
+another street in the ZIP; a hyphenated surname and another unit; a year off, another
+ZIP3."""
+
+
 def test_compare_levels_missing_nickname_and_address() -> None:
-    t = _encode([
-        {"first": "WILLIAM", "last": "JONES", "dob": "1980-05-06", "unit": "2"},
-        {"first": "BILL", "last": "JONES", "dob": "1980-06-05", "unit": "2"},
-        {"first": "WILLIAM", "last": "JONES", "dob": None, "unit": "2", "number": "99",
-         "street": "OAK AVE"},
-        {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
-        {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
-    ])
+    t = _encode(VARIANTS)
     g = compare(t, np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4]),
                 EncodingSettings().describe())
     col = {name: g[:, j] for j, name in enumerate(COMPARISON_NAMES)}
@@ -166,18 +172,10 @@ def test_plaintext_comparison_grades_like_the_encodings() -> None:
     encodings cannot see differs (a nickname key shared by WILLIAM and BILL)."""
     from linkage.plaintext import compare_plaintext, plaintext_values
 
-    rows = [
-        {"first": "WILLIAM", "last": "JONES", "dob": "1980-05-06", "unit": "2"},
-        {"first": "BILL", "last": "JONES", "dob": "1980-06-05", "unit": "2"},
-        {"first": "WILLIAM", "last": "JONES", "dob": None, "unit": "2", "number": "99",
-         "street": "OAK AVE"},
-        {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
-        {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
-    ]
-    t = _encode(rows)
+    t = _encode(VARIANTS)
     left, right = np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])
     encoded = compare(t, left, right, EncodingSettings().describe())
-    plain = compare_plaintext(t, plaintext_values(persons(rows)), left, right)
+    plain = compare_plaintext(t, plaintext_values(persons(VARIANTS)), left, right)
     first = COMPARISON_NAMES.index("first_name")
     assert plain[0, first] == 4 and encoded[0, first] == 1      # nickname: only plaintext
     keep = np.ones(plain.shape, dtype=bool)
