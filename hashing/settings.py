@@ -34,6 +34,7 @@ FIELDS: tuple[FieldSpec, ...] = (
                                      "(hyphenated and maiden names share a word)"),
     FieldSpec("dob", "dob", "date of birth: year, month, day, unordered month/day pair"),
     FieldSpec("sex", "words", "sex"),
+    FieldSpec("suffix", "words", "name suffix (JR, SR, III): father and son namesakes"),
     FieldSpec("ssn", "positional", "SSN digits with their positions (placeholders missing)"),
     FieldSpec("street", "bigrams", "house number and street name (USPS Pub 28)"),
     FieldSpec("unit", "words", "apartment or unit"),
@@ -44,7 +45,7 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 DEFAULT_FILTERS: dict[str, list[int]] = {
     "first_name": [256, 10], "middle_name": [128, 8], "last_name": [256, 10],
     "name_pair": [256, 8],
-    "first_keys": [128, 8], "last_words": [128, 8], "dob": [128, 10], "sex": [32, 4],
+    "first_keys": [128, 8], "last_words": [128, 8], "dob": [128, 10], "sex": [32, 4], "suffix": [32, 4],
     "ssn": [128, 8], "street": [256, 6], "unit": [64, 6], "zip": [64, 8],
 }
 

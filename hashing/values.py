@@ -55,6 +55,7 @@ def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
         "last_words": _words(p["last_name"], p["alias_last_names"]),
         "dob": dob_text,
         "sex": arrow_strings(p["sex"]),
+        "suffix": arrow_strings(p["name_suffix"]),
         "ssn": pc.if_else(ok, ssn, pa.scalar(None, pa.string())),
         "street": street,
         "unit": pc.replace_substring(arrow_strings(p["addr_unit"]), " ", "_"),

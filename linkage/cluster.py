@@ -76,12 +76,19 @@ def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.n
     person registered twice (a DHS duplicate id carries the same name or a variant).
 
     A Hamming distance sees how many nickname keys differ, not that some are shared
-    (WILLIAM and BILL differ by six), so the name rule's tokens are asked as well."""
-    unrelated = same_group & (gamma[:, COMPARISON_NAMES.index("first_name")] == 0)
+    (WILLIAM and BILL differ by six), so the name rule's tokens are asked as well. First
+    names only spelled alike, with another middle name or sex, are siblings too."""
+    first = gamma[:, COMPARISON_NAMES.index("first_name")]
+    unrelated = same_group & (first == 0)
     if unrelated.any() and f"blk_{KEY_RULE}" in records.column_names:
         idx = np.flatnonzero(unrelated)
         unrelated[idx[shares_token(records, KEY_RULE, left[idx], right[idx])]] = False
-    return unrelated
+    # a first name only spelled alike (twins are often named alike: JAYDEN and JAYLEN)
+    # with another middle name or another sex: siblings too
+    alike = same_group & (first >= 1) & (first <= 3) & (
+        (gamma[:, COMPARISON_NAMES.index("middle_name")] == 0)
+        | (gamma[:, COMPARISON_NAMES.index("sex")] == 0))
+    return unrelated | alike
 
 
 @_njit
@@ -148,7 +155,7 @@ def _dense(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].ravel().astype(np.int64)
 
 
-CONFLICT_BITS = {"first_name": -4.0, "dob": -6.0, "ssn": -6.0}
+CONFLICT_BITS = {"first_name": -4.0, "dob": -6.0, "ssn": -6.0, "suffix": -4.0}
 """A level of these comparisons whose fitted match weight is below this many bits is a
 strong disagreement (16 and 64 times likelier among non-matches). The bound is on the
 fitted weights, not on fixed levels: where keying errors are heavy (FEBRL swaps given and
@@ -161,7 +168,8 @@ CERTAIN = 0.99
 
 def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
               threshold: float) -> np.ndarray:
-    """Pairs that strongly disagree on a birth date or an SSN (a missing value never does)
+    """Pairs that strongly disagree on a birth date, an SSN or a name suffix (JR and SR; a
+    missing value never does)
     unless the model is all but certain of them on everything else (heavy keying errors),
     or on a first name unless the model links them anyway (a nickname, a swap of given and
     family name).
@@ -176,7 +184,7 @@ def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
         g = gamma[:, j]
         return (g >= 0) & np.isin(g, np.flatnonzero(weights[j] < CONFLICT_BITS[name]))
 
-    return ((strong("dob") | strong("ssn")) & (prob < CERTAIN)) | \
+    return ((strong("dob") | strong("ssn") | strong("suffix")) & (prob < CERTAIN)) | \
         (strong("first_name") & (prob < threshold))
 
 

@@ -87,8 +87,11 @@ COMPARISONS: tuple[Comparison, ...] = (
                            "same ZIP5, close street (one typo or house number)",
                            "same street, unit differs", "same street and unit")),
     Comparison("relationship", ("different", "same")),
+    Comparison("suffix", ("different (JR and SR)", "same")),
 )
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
+FIRST, LAST, ADDRESS, RELATIONSHIP = (COMPARISON_NAMES.index(n) for n in (
+    "first_name", "last_name", "address", "relationship"))
 
 # Token-distance cut points of the single-field comparisons, ascending; level = number of
 # cut points the distance stays under (so exact agreement is the highest level).
@@ -96,6 +99,7 @@ _CUTS: dict[str, tuple[float, ...]] = {
     "middle_name": (3.4, 0.8),
     "dob": (3.4, 1.85, 0.6),
     "sex": (0.5,),
+    "suffix": (0.5,),
     "ssn": (3.5, 1.5, 0.3),
 }
 _ZIP_CUTS = (2.0, 0.6)
@@ -159,11 +163,11 @@ def _unswap(out: np.ndarray, pair_exact: np.ndarray, records: pa.Table, left: np
             right: np.ndarray) -> None:
     """Given and family name swapped (neither agrees, the name pair in alphabetical order
     does): both count as exact agreement, in place."""
-    swapped = pair_exact & (out[:, 0] >= 0) & (out[:, 0] <= 1) & (out[:, 2] >= 0) & \
-        (out[:, 2] <= 1)
+    swapped = pair_exact & (out[:, FIRST] >= 0) & (out[:, FIRST] <= 1) & \
+        (out[:, LAST] >= 0) & (out[:, LAST] <= 1)
     if swapped.any():
-        out[swapped, 0] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
-        out[swapped, 2] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
+        out[swapped, FIRST] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
+        out[swapped, LAST] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
 
 
 def relationship_levels(records: pa.Table, left: np.ndarray, right: np.ndarray
@@ -201,10 +205,10 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     # surname word) show it, for any pair.
     shared = shares_token(records, KEY_RULE, left, right) \
         if f"blk_{KEY_RULE}" in records.column_names else np.zeros(len(left), dtype=bool)
-    out[:, 0] = np.select(
+    out[:, FIRST] = np.select(
         [np.isnan(fn), fn < 0.8, (keys_known & (fk < 0.4)) | shared, fn < 3.4,
          keys_known & (fk < 1.2), fn < 6.0], [-1, 5, 4, 3, 2, 1], 0)
-    out[:, 0] += _exact_class(records, "first_name", left, right, out[:, 0] == 5)
+    out[:, FIRST] += _exact_class(records, "first_name", left, right, out[:, FIRST] == 5)
     # ZIP, street and unit are one comparison: conditional independence does not hold
     # between them (a unit number agrees by chance across buildings, and a look-alike in
     # the same ZIP on another street must not collect the ZIP's weight as if the street
@@ -215,15 +219,15 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     _, unit_valid = _bits.filter_words(records.column("enc_unit"))
     same_unit = (~unit_valid[left] & ~unit_valid[right]) | (~np.isnan(unit) & (unit < 0.5))
     on_street = np.where(sl == 3, np.where(same_unit, 6, 5), 2 + sl)
-    out[:, 6] = np.where((sl < 0) | ((zl >= 0) & (zl < 2)), zl, on_street)
+    out[:, ADDRESS] = np.where((sl < 0) | ((zl >= 0) & (zl < 2)), zl, on_street)
     ln, lw = dist("last_name"), dist("last_words")
-    out[:, 2] = np.select(
+    out[:, LAST] = np.select(
         [np.isnan(ln), ln < 0.8, ln < 3.4, ~np.isnan(lw) & (lw < 1.2), ln < 6.0],
         [-1, 4, 3, 2, 1], 0)
-    out[:, 2] += _exact_class(records, "last_name", left, right, out[:, 2] == 4)
+    out[:, LAST] += _exact_class(records, "last_name", left, right, out[:, LAST] == 4)
     if "enc_name_pair" in records.column_names:
         _unswap(out, dist("name_pair") < 0.8, records, left, right)
-    out[:, 7] = relationship_levels(records, left, right)
+    out[:, COMPARISON_NAMES.index("relationship")] = relationship_levels(records, left, right)
     for j, comp in enumerate(COMPARISONS):
         if comp.name in _CUTS:
             out[:, j] = _graded(dist(comp.name), _CUTS[comp.name])

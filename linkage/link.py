@@ -85,7 +85,7 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
             raise ValueError("plaintext comparison needs the records' plaintext values")
         values = plaintext.iloc[family.address_source(records)].reset_index(drop=True)
         for name in ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
-                     "last_words", "dob", "sex", "ssn"):
+                     "last_words", "dob", "sex", "suffix", "ssn"):
             values[name] = plaintext[name].to_numpy()
 
         def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:

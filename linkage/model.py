@@ -51,7 +51,8 @@ class Session:
 
 SESSIONS: tuple[Session, ...] = (
     Session("name, birth dates on both sides", "name", True,
-            ("middle_name", "dob", "ssn", "address"), ("middle_name", "dob", "ssn", "address")),
+            ("middle_name", "dob", "ssn", "address", "suffix"),
+            ("middle_name", "dob", "ssn", "address", "suffix")),
     Session("name, a birth date missing", "name", False, ("address", "relationship"),
             ("relationship",)),
 )

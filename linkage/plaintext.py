@@ -21,7 +21,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from .compare import COMPARISON_NAMES, _exact_class, _unswap, relationship_levels
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
-                 "last_words", "dob", "sex", "ssn", "street", "unit", "zip")
+                 "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip")
 
 
 def plaintext_values(persons: pd.DataFrame) -> pd.DataFrame:
@@ -121,8 +121,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
                       [3, 2, 1], 0)
     out[:, col("dob")] = np.where(known, level, -1)
 
-    a, b, known = _pairs(values, "sex", left, right)
-    out[:, col("sex")] = np.where(known, (a == b).astype(np.int8), -1)
+    for name in ("sex", "suffix"):
+        a, b, known = _pairs(values, name, left, right)
+        out[:, col(name)] = np.where(known, (a == b).astype(np.int8), -1)
 
     a, b, known = _pairs(values, "ssn", left, right)
     hamming = _scores(Levenshtein.distance, a, b)            # 9 digits: edits ~ digits off
