@@ -48,6 +48,7 @@ def person_frame(df: pd.DataFrame, agency: str) -> pd.DataFrame:
         "first_name": first.astype(str_).to_numpy(),
         "middle_name": pd.Series([None] * n, dtype=str_),
         "last_name": nz.clean_name(df["surname"]).astype(str_).to_numpy(),
+        "name_suffix": pd.Series([None] * n, dtype=str_),
         "first_name_keys": nz.nickname_keys(first).to_numpy(),
         "alias_first_names": [()] * n, "alias_last_names": [()] * n,
         "dob": dob.to_numpy(), "sex": pd.Series([None] * n, dtype=str_),
