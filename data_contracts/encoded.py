@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from .errors import EncodedFormatError
 
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 ENCODED_FILE = "encoded_{agency}_{night}.parquet"
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
