@@ -87,3 +87,16 @@ def needs_context(records: pa.Table, left: np.ndarray, right: np.ndarray,
 def same_street(gamma: np.ndarray) -> np.ndarray:
     """Pairs at the same street address (same ZIP5)."""
     return gamma[:, COMPARISON_NAMES.index("address")] >= SAME_STREET
+
+
+def drop_surname_of_coparents(gamma: np.ndarray) -> None:
+    """Two guardians (or contacts) of one agency named with the same relationship, at the
+    same street, with the same first name or nickname keys are the mother (or father) of
+    two siblings; one child's record names her by her maiden name, the other's by her
+    married name often enough that the surname says nothing there: it is set to missing
+    for those pairs, in place."""
+    col = {n: COMPARISON_NAMES.index(n) for n in ("relationship", "address", "first_name",
+                                                   "last_name")}
+    coparent = (gamma[:, col["relationship"]] == 1) & (gamma[:, col["address"]] >= SAME_STREET) \
+        & (gamma[:, col["first_name"]] >= 4)
+    gamma[coparent, col["last_name"]] = -1

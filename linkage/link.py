@@ -108,6 +108,7 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                             rule_max_block=settings.rule_max_block)
     lap("blocking")
     gamma = comparator(pairs.left, pairs.right)
+    family.drop_surname_of_coparents(gamma)
     lap("comparison")
     tie = records.column("family_tie").to_numpy()
     same_group = tie[pairs.left] == tie[pairs.right]

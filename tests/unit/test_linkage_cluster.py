@@ -72,3 +72,17 @@ def test_families_systems_community_and_link_probability() -> None:
     alone = df[df["family"] == family[5]]
     assert not alone["multi_system"].any() and alone["link_probability"].isna().all()
     assert alone["community"].unique().tolist() == ["East"]    # "Unknown" never wins
+
+
+def test_coparent_surname_is_dropped_only_for_the_mother_of_siblings() -> None:
+    from linkage.compare import COMPARISON_NAMES
+    from linkage.family import drop_surname_of_coparents
+
+    j = {n: COMPARISON_NAMES.index(n) for n in COMPARISON_NAMES}
+    gamma = np.zeros((3, len(COMPARISON_NAMES)), dtype=np.int8)
+    gamma[:, j["last_name"]] = 0                       # maiden vs married name
+    gamma[:, j["first_name"]] = [6, 6, 1]
+    gamma[:, j["address"]] = [6, 2, 6]                 # same street / another street
+    gamma[:, j["relationship"]] = [1, 1, 1]            # both MOTHER
+    drop_surname_of_coparents(gamma)
+    assert gamma[:, j["last_name"]].tolist() == [-1, 0, 0]
