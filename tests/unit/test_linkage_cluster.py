@@ -86,3 +86,20 @@ def test_coparent_surname_is_dropped_only_for_the_mother_of_siblings() -> None:
     gamma[:, j["relationship"]] = [1, 1, 1]            # both MOTHER
     drop_surname_of_coparents(gamma)
     assert gamma[:, j["last_name"]].tolist() == [-1, 0, 0]
+
+
+def test_contact_borrows_the_offenders_address_and_family_support() -> None:
+    from linkage.family import address_source, family_support
+
+    n = R.num_rows
+    street = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(8), n, [pa.array([True] * 6 + [False]).buffers()[1],
+                          pa.py_buffer(bytes(8 * n))])
+    zip_ = street
+    records = R.append_column("enc_street", street).append_column("enc_zip", zip_)
+    take = address_source(records)
+    assert take[6] == 5 and take[:6].tolist() == list(range(6))   # S2#contact reads S2's
+    # C2 (case K1) and Y1 linked: the case and the youth's group support the guardian
+    left, right = np.array([0, 0]), np.array([3, 6])
+    support = family_support(records, left, right, np.array([1]), np.array([2]))
+    assert support.tolist() == [True, False]
