@@ -22,9 +22,14 @@ try:  # pragma: no cover - exercised by the import itself
 
     logging.getLogger("numba").setLevel(logging.WARNING)  # IR dumps at DEBUG: see hashing
     AVAILABLE = True
+    njit = nb.njit(cache=True)
+    """Compile a plain loop (the linkage side's kernels); without numba it runs as Python."""
 except ImportError:  # pragma: no cover
     AVAILABLE = False
     log.warning("numba is not installed: Hamming distances use the numpy reference")
+
+    def njit(f):  # type: ignore[no-untyped-def]
+        return f
 
 
 def filter_words(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

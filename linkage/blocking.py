@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._bits import njit
+
 
 @dataclass(frozen=True)
 class BlockingStats:
@@ -136,16 +138,9 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
 
 
 
-try:  # pragma: no cover - exercised by the import itself
-    import numba as nb
-
-    _njit = nb.njit(cache=True)
-except ImportError:  # pragma: no cover
-    def _njit(f):  # type: ignore[no-untyped-def]
-        return f
 
 
-@_njit
+@njit
 def _shares_sorted(offsets, values, left, right):  # type: ignore[no-untyped-def]
     """Per pair, whether two records' sorted token lists meet (a merge walk)."""
     out = np.zeros(len(left), np.bool_)

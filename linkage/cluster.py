@@ -28,16 +28,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from . import _records
+from ._bits import njit
 from .blocking import shares_token
 from .compare import COMPARISON_NAMES, KEY_RULE
-
-try:  # pragma: no cover - exercised by the import itself
-    import numba as nb
-
-    _njit = nb.njit(cache=True)
-except ImportError:  # pragma: no cover
-    def _njit(f):  # type: ignore[no-untyped-def]
-        return f
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
@@ -91,7 +84,7 @@ def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.n
     return unrelated | alike
 
 
-@_njit
+@njit
 def _find(parent, x):  # type: ignore[no-untyped-def]
     root = x
     while parent[root] != root:
@@ -101,7 +94,7 @@ def _find(parent, x):  # type: ignore[no-untyped-def]
     return root
 
 
-@_njit
+@njit
 def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: ignore[no-untyped-def]
     """Whether a member of cluster ``a`` conflicts with a member of cluster ``b``."""
     x = first[a]
@@ -113,7 +106,7 @@ def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: igno
     return False
 
 
-@_njit
+@njit
 def _greedy(n, left, right, order, unique, indptr, partners):  # type: ignore[no-untyped-def]
     parent = np.arange(n)
     size = np.ones(n, np.int64)

@@ -170,6 +170,17 @@ def _unswap(out: np.ndarray, pair_exact: np.ndarray, records: pa.Table, left: np
         out[swapped, LAST] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
 
 
+def address_levels(zip_level: np.ndarray, street_level: np.ndarray, same_unit: np.ndarray
+                   ) -> np.ndarray:
+    """The address comparison from its parts: the ZIP level (``-1`` unknown, ``0`` other
+    ZIP3, ``1`` same ZIP3, ``2`` same ZIP5) where the street is unknown or the ZIP5
+    differs, else ``2`` + the street level (``0`` other street .. ``3`` same street), the
+    same street split by whether the unit agrees (both without one agree)."""
+    on_street = np.where(street_level == 3, np.where(same_unit, 6, 5), 2 + street_level)
+    by_zip = (street_level < 0) | ((zip_level >= 0) & (zip_level < 2))
+    return np.where(by_zip, zip_level, on_street).astype(np.int8)
+
+
 def relationship_levels(records: pa.Table, left: np.ndarray, right: np.ndarray
                         ) -> np.ndarray:
     """Two derived persons of one agency named with the same relationship: the mother of
@@ -218,8 +229,7 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     unit = dist("unit")
     _, unit_valid = _bits.filter_words(records.column("enc_unit"))
     same_unit = (~unit_valid[left] & ~unit_valid[right]) | (~np.isnan(unit) & (unit < 0.5))
-    on_street = np.where(sl == 3, np.where(same_unit, 6, 5), 2 + sl)
-    out[:, ADDRESS] = np.where((sl < 0) | ((zl >= 0) & (zl < 2)), zl, on_street)
+    out[:, ADDRESS] = address_levels(zl, sl, same_unit)
     ln, lw = dist("last_name"), dist("last_words")
     out[:, LAST] = np.select(
         [np.isnan(ln), ln < 0.8, ln < 3.4, ~np.isnan(lw) & (lw < 1.2), ln < 6.0],

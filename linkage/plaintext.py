@@ -18,7 +18,13 @@ import pyarrow as pa
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
-from .compare import COMPARISON_NAMES, _exact_class, _unswap, relationship_levels
+from .compare import (
+    COMPARISON_NAMES,
+    _exact_class,
+    _unswap,
+    address_levels,
+    relationship_levels,
+)
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
                  "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip")
@@ -137,10 +143,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     ratio = _scores(Levenshtein.normalized_similarity, sa_, sb_)
     ua, ub, _ = _pairs(values, "unit", left, right)
     same_unit = ua == ub                                   # both without a unit agree too
-    street = np.select([sa_ == sb_, ratio >= 0.9, ratio >= 0.8], [3, 2, 1], 0)
-    on_street = np.where(street == 3, np.where(same_unit, 6, 5), 2 + street)
-    out[:, col("address")] = np.where(~sk | ((zip_level >= 0) & (zip_level < 2)),
-                                      zip_level, on_street)
+    street = np.where(sk, np.select([sa_ == sb_, ratio >= 0.9, ratio >= 0.8], [3, 2, 1], 0),
+                      -1)
+    out[:, col("address")] = address_levels(zip_level, street, same_unit)
 
     out[:, col("relationship")] = relationship_levels(records, left, right)
     return out
