@@ -7,8 +7,8 @@
   against a parent or grandparent of the relationship lists (a generation apart).
 * :func:`siblings` marks two records of one family group with unrelated first names
   (twins share a birth date and an address, not a first name).
-* :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date
-  or SSN level whose fitted weight is below a bound, :data:`CONFLICT_BITS`).
+* :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date,
+  SSN or suffix level whose fitted weight is below a bound, :data:`CONFLICT_BITS`).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
   member lists): a merge that would put two DJS youth ids, two DPSCS sids or the two
   records of a conflict or cannot-link pair in one person is refused, so one weak link
@@ -162,10 +162,9 @@ CERTAIN = 0.99
 def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
               threshold: float) -> np.ndarray:
     """Pairs that strongly disagree on a birth date, an SSN or a name suffix (JR and SR; a
-    missing value never does)
-    unless the model is all but certain of them on everything else (heavy keying errors),
-    or on a first name unless the model links them anyway (a nickname, a swap of given and
-    family name).
+    missing value never does) unless the model is all but certain of them on everything
+    else (heavy keying errors), or on a first name unless the model links them anyway (a
+    nickname, a swap of given and family name).
 
     Args:
         gamma: agreement levels (:func:`linkage.compare.compare`).
@@ -190,13 +189,12 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
 
     Links are taken strongest first; a merge is refused (the weaker link loses) when the
     person would hold two primary ids of one of ``unique_id_agencies`` (DJS youth ids,
-    DPSCS sids), or two records of a conflict
-    pair (:func:`conflicts`, :func:`cannot_link`): no chaining of strangers through a
-    record that carries little, such as a guardian with only a name.
+    DPSCS sids), or two records of a conflict pair (:func:`conflicts`,
+    :func:`cannot_link`): no chaining of strangers through a record that carries little,
+    such as a guardian with only a name.
     """
-    agency, kind = _columns(records, "agency", "record_kind")
     n = records.num_rows
-    primary = kind == "primary"
+    primary = ~_records.derived(records)
     cl = np.empty(0, np.int64) if conflict_left is None else conflict_left.astype(np.int64)
     cr = np.empty(0, np.int64) if conflict_right is None else conflict_right.astype(np.int64)
     src, dst = np.concatenate([cl, cr]), np.concatenate([cr, cl])
@@ -206,7 +204,7 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
     link_order = np.argsort(-prob, kind="stable").astype(np.int64)
     unique = np.zeros((n, max(len(unique_id_agencies), 1)), dtype=np.bool_)
     for c, name in enumerate(unique_id_agencies):
-        unique[:, c] = primary & (agency == name)
+        unique[:, c] = primary & _records.is_any(records, "agency", {name})
     labels, accepted = _greedy(n, left.astype(np.int64), right.astype(np.int64), link_order,
                                unique, indptr, partners)
     return _dense(labels), accepted
@@ -240,8 +238,9 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
                        "person": person, "family": family})
     # agencies per family as a bit mask (one bit per agency, sorted by name)
     names, code = np.unique(agency.astype(str), return_inverse=True)
+    code = code.ravel()
     mask = np.zeros(int(family.max()) + 1 if len(family) else 0, dtype=np.int64)
-    np.bitwise_or.at(mask, family, np.left_shift(1, code.ravel()).astype(np.int64))
+    np.bitwise_or.at(mask, family, np.left_shift(1, code).astype(np.int64))
     combos = np.unique(mask)
     label = {int(c): "+".join(names[[bool(c >> i & 1) for i in range(len(names))]])
              for c in combos}                                     # a handful of combinations
@@ -257,8 +256,7 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
     df["community"] = best.set_index("family")["community"].fillna(UNKNOWN_COMMUNITY) \
         .reindex(df["family"]).to_numpy()
 
-    agency_code, _ = _records.codes(records, "agency")
-    cross = agency_code[left] != agency_code[right]
+    cross = code[left] != code[right]
     low = pd.Series(prob[cross]).groupby(family[left[cross]]).min()
     df["link_probability"] = low.reindex(df["family"]).to_numpy()
     df.loc[~df["multi_system"], "link_probability"] = np.nan

@@ -83,10 +83,10 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     if settings.comparison == "plaintext":
         if plaintext is None or len(plaintext) != records.num_rows:
             raise ValueError("plaintext comparison needs the records' plaintext values")
-        values = plaintext.iloc[family.address_source(records)].reset_index(drop=True)
-        for name in ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
-                     "last_words", "dob", "sex", "suffix", "ssn"):
-            values[name] = plaintext[name].to_numpy()
+        take = family.address_source(records)
+        values = plaintext.reset_index(drop=True).copy()
+        for name in family.ADDRESS_FIELDS:
+            values[name] = plaintext[name].to_numpy()[take]
 
         def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
             return compare_plaintext(records, values, left, right)

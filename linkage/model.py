@@ -146,6 +146,12 @@ def _log_likelihoods(patterns: np.ndarray, probs: list[np.ndarray],
     return ll
 
 
+def _towards_agreement(k: int) -> np.ndarray:
+    """Level probabilities rising towards agreement: the shape of matches, EM's start."""
+    x = np.linspace(0.05, 1.0, k) ** 2
+    return x / x.sum()
+
+
 def distinct_patterns(gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``gamma`` and how often each occurs (rows packed into one
     integer each, 4 bits a comparison, so the sort is one-dimensional)."""
@@ -194,8 +200,7 @@ def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarr
     use = list(range(len(n_levels))) if use is None else list(use)
     patterns, counts = distinct_patterns(gamma)
     if free is None:
-        free = [np.linspace(0.05, 1.0, k) ** 2 for k in n_levels]
-        free = [x / x.sum() for x in free]
+        free = [_towards_agreement(k) for k in n_levels]
     m = [np.asarray(x, dtype=np.float64) for x in free]
     pi = np.asarray(shares if shares is not None else
                     [0.05] + [0.95 / len(fixed)] * len(fixed), dtype=np.float64)
@@ -327,8 +332,7 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
         if estimates[j]:
             m.append(np.mean(estimates[j], axis=0))
         else:  # nothing saw it: a conservative ramp towards agreement
-            x = np.linspace(0.05, 1.0, comp.n_levels) ** 2
-            m.append(x / x.sum())
+            m.append(_towards_agreement(comp.n_levels))
     return m, sessions
 
 
