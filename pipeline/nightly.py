@@ -13,6 +13,7 @@ records task inputs and results, and person frames hold PII.
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
 import re
@@ -287,8 +288,6 @@ def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> d
     Returns:
         Counts, the threshold and the timings (no identifiers).
     """
-    import json
-
     result = link_records(read_night(encoded), settings.linkage)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.records, preserve_index=False)
