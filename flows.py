@@ -95,6 +95,39 @@ def link(encoded: dict[str, str], config: str | None, out_dir: str) -> dict[str,
     return summary
 
 
+@task(name="publish", persist_result=False, cache_policy=NONE, retries=1,
+      retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
+def publish(run_dir: str, root: str, night: str, config: str | None) -> dict[str, Any]:
+    """Linkage side: the de-identified roster with stable ids and the suppressed counts."""
+    summary = nightly.publish_night(Path(run_dir), Path(root), night,
+                                    load_settings(Path(config) if config else None))
+    f = summary["family_ids"]
+    get_run_logger().info(
+        "roster: %s records, %s persons, %s multi-system families; family ids %s kept, "
+        "%s new, %s retired since %s; community counts: %s of %s cells withheld",
+        summary["rows"], summary["persons"], summary["families"], f["kept"], f["new"],
+        f["retired"], summary["previous_run"] or "no earlier run",
+        summary["community_cells_withheld"], summary["community_cells"])
+    return summary
+
+
+@task(name="handoff", persist_result=False, cache_policy=NONE, retries=1,
+      retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
+def handoff(roster: str, staging: str, night: str, config: str | None, out_dir: str
+            ) -> dict[str, Any]:
+    """Agency side: identified roster encrypted to each recipient (never in the clear)."""
+    result = nightly.identify_roster(Path(roster), Path(staging), night,
+                                     load_settings(Path(config) if config else None),
+                                     Path(out_dir))
+    logger = get_run_logger()
+    if not result:
+        logger.info("no recipients in handoff.recipients: no identified roster written")
+    for name, r in result.items():
+        logger.info("identified roster for %s: %s rows in %s (recipient key %s)", name,
+                    r["rows"], r["file"], r["fingerprint"])
+    return result
+
+
 @flow(name="agency_encode", persist_result=False, log_prints=False)
 def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
                   config: str | None = None) -> dict[str, Any]:
@@ -159,10 +192,15 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
         linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded}, config,
                        str(run.partial))
+        published = publish(str(run.partial), out, night, config)
+        handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night, config,
+                         str(run.partial))
         manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
                                           settings=settings, summaries=summaries,
-                                          stages=["ingest", "encode", "link"],
-                                          encoded=encoded, linkage=linkage)
+                                          stages=["ingest", "encode", "link", "publish",
+                                                  "handoff"],
+                                          encoded=encoded, linkage=linkage,
+                                          published=published, handoff=handed)
         run_dir = run.commit(manifest)
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",
@@ -170,7 +208,62 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
     logger.info("run folder %s complete", run_dir)
     return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"],
             "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"],
-            "linkage": linkage}
+            "linkage": linkage, "roster": published,
+            "identified_roster": manifest["identified_roster"],
+            "suppression_threshold": settings.publish.suppression_threshold}
+
+
+DEPLOYMENT = "nightly"
+"""Name of the scheduled deployment of ``nightly_linkage``."""
+
+
+def nightly_deployment(config: str | None = None) -> Any:
+    """The nightly deployment a steward serves: ``[schedule]`` cron in its time zone, one
+    run at a time (a late run queues behind the one going instead of overlapping it).
+
+    Raises:
+        ConfigError: ``schedule.extracts`` or ``schedule.out`` not set, or the time zone
+            or cron expression is not valid.
+    """
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.schedules import Cron
+
+    from data_contracts import ConfigError
+
+    settings = load_settings(Path(config) if config else None)
+    sched = settings.schedule
+    for name in ("extracts", "out"):
+        if not getattr(sched, name):
+            raise ConfigError(f"schedule.{name} is not set", where=f"schedule.{name}",
+                              hint="set the delivery folder (extracts) and the output root "
+                                   "(out) in a --config file before serving")
+    try:
+        ZoneInfo(sched.timezone)
+        schedule = Cron(sched.cron, timezone=sched.timezone)
+    except Exception as exc:    # croniter / zoneinfo raise several kinds
+        raise ConfigError(f"schedule is not valid ({type(exc).__name__})",
+                          where="schedule.cron / schedule.timezone",
+                          hint='for example cron = "0 2 * * *", timezone = '
+                               '"America/New_York"') from None
+    params: dict[str, Any] = {"extracts": str(Path(sched.extracts).resolve()),
+                              "out": str(Path(sched.out).resolve())}
+    if config:
+        params["config"] = str(Path(config).resolve())
+    return nightly_linkage.to_deployment(
+        name=DEPLOYMENT, schedules=[schedule], parameters=params,
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy="ENQUEUE"),
+        description="The nightly Safer Stronger Together linkage run.",
+        tags=["sst-linkage"])
+
+
+def serve(config: str | None = None) -> None:  # pragma: no cover - runs until stopped
+    """Register the nightly deployment with the Prefect server (``PREFECT_API_URL``) and
+    run its flow runs from this process until stopped (Ctrl-C)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(nightly_deployment(config), limit=1)
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -178,4 +271,5 @@ if __name__ == "__main__":  # pragma: no cover
 
     from pipeline.cli import main
 
-    sys.exit(main(["run", *sys.argv[1:]]))
+    args = sys.argv[1:]
+    sys.exit(main(args if args[:1] == ["serve"] else ["run", *args]))

@@ -122,8 +122,20 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
         out.print(f"threshold {t['threshold']:.3f} ({t['chosen']}): the model estimates "
                   f"precision {t['est_precision']:.3f} and recall {t['est_recall']:.3f} of "
                   f"its {t['links']:,} pairwise links", highlight=False)
-    out.print(f"run folder: [bold]{run_dir}[/] (manifest.json, quarantine.csv, "
-              "linkage_records.parquet, linkage_model.json)", highlight=False)
+    roster = result.get("roster")
+    if roster:
+        f = roster["family_ids"]
+        out.print(f"roster: {roster['rows']:,} records of {roster['families']:,} multi-system "
+                  f"families; family ids since {roster['previous_run'] or 'no earlier run'}: "
+                  f"{f['kept']:,} kept, {f['new']:,} new, {f['retired']:,} retired; "
+                  f"community counts: {roster['community_cells_withheld']} of "
+                  f"{roster['community_cells']} cells withheld (below "
+                  f"{result['suppression_threshold']} or complementary)", highlight=False)
+    for name, r in (result.get("identified_roster") or {}).items():
+        out.print(f"identified roster for {name}: {r['rows']:,} rows, encrypted to key "
+                  f"{r['fingerprint']} ({r['file']})", highlight=False)
+    out.print(f"run folder: [bold]{run_dir}[/] (" + ", ".join(
+        sorted(p.name for p in run_dir.iterdir())) + ")", highlight=False)
     if truth is not None:
         from pipeline.evaluate import LEVELS, linkage_vs_truth, quarantine_vs_truth
 
@@ -211,6 +223,81 @@ def check(
         raise SstError(f"quarantined share {100 * result.quarantined_share:.1f} % is over the "
                        f"limit of {100 * settings.ingest.quarantine_limit:.1f} %",
                        where=str(extract), hint="a run would stop on this file")
+
+
+@app.command()
+@_one_line_errors
+def serve(config: Config = None) -> None:
+    """Register the nightly deployment with the Prefect server and run it on its schedule.
+
+    The schedule is [schedule] in the config (default cron "0 2 * * *" in America/New_York),
+    one run at a time; schedule.extracts and schedule.out must be set. Start a server first
+    (`prefect server start`) and point PREFECT_API_URL at it; stop with Ctrl-C."""
+    from flows import nightly_deployment
+    from flows import serve as serve_flow
+
+    deployment = nightly_deployment(str(config) if config else None)   # config errors first
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SstError("no Prefect server to register the deployment with",
+                       where="PREFECT_API_URL", hint="start one with `prefect server start` "
+                       "and export PREFECT_API_URL=http://127.0.0.1:4200/api")
+    when = deployment.schedules[0].schedule
+    out.print(f"serving deployment nightly_linkage/{deployment.name} ({when.cron} "
+              f"{when.timezone}, one run at a time); Ctrl-C stops", highlight=False)
+    serve_flow(str(config) if config else None)
+
+
+PassphraseFile = Annotated[Optional[Path], typer.Option(
+    help="File holding the private key's passphrase (its trailing line end is dropped).")]
+
+
+@app.command("recipient-keygen")
+@_one_line_errors
+def recipient_keygen(
+    name: Annotated[str, typer.Option(help="Recipient name: 1-64 letters, digits, '_', '.' "
+                                      "or '-' (it names the key and roster files).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for NAME.private.pem (mode "
+                                          "0600) and NAME.public.pem (created if missing; "
+                                          "existing files are never overwritten).")],
+    passphrase_file: PassphraseFile = None,
+) -> None:
+    """Create a roster recipient's X25519 key pair and print its fingerprint.
+
+    The private key stays with the recipient; the public key goes into the config."""
+    from pipeline.handoff import generate_recipient, read_passphrase
+
+    passphrase = read_passphrase(passphrase_file, use_env=False)
+    keys = generate_recipient(name, out_dir, passphrase)
+    protected = " (passphrase-protected)" if passphrase else ""
+    out.print(f"private key: {escape(str(keys.private_path))} (mode 600){protected}",
+              highlight=False, soft_wrap=True)
+    out.print(f"public key:  {escape(str(keys.public_path))}", highlight=False,
+              soft_wrap=True)
+    out.print(f"fingerprint: {keys.fingerprint}", highlight=False)
+    out.print(escape(f'add the public key to the config: [handoff.recipients] {name} = '
+                     f'"{keys.public_path}"; keep the private key with {name} only.'),
+              highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_one_line_errors
+def decrypt(
+    in_file: Annotated[Path, typer.Option("--in", help="An identified_roster.<recipient>.enc "
+                                          "file.")],
+    key: Annotated[Path, typer.Option(help="The recipient's NAME.private.pem.")],
+    out_path: Annotated[Path, typer.Option("--out", help="CSV file to write (mode 0600; it "
+                                           "appears only once the whole file is verified, "
+                                           "and an existing file is never overwritten).")],
+    passphrase_file: Annotated[Optional[Path], typer.Option(
+        help="File holding the private key's passphrase; without it the passphrase is read "
+             "from SST_RECIPIENT_PASSPHRASE when set.")] = None,
+) -> None:
+    """Decrypt an encrypted identified roster with the recipient's private key."""
+    from pipeline.handoff import decrypt_file, read_passphrase
+
+    rows = decrypt_file(in_file, key, out_path, read_passphrase(passphrase_file))
+    out.print(f"{rows:,} rows written to {escape(str(out_path))} (mode 600)", highlight=False,
+              soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

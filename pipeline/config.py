@@ -59,6 +59,37 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """``[publish]``: see ``configs/default.toml``."""
+
+    suppression_threshold: int = 11
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    """``[handoff]``: see ``configs/default.toml``."""
+
+    recipients: dict[str, str] = field(default_factory=dict)
+    chunk_rows: int = 50_000
+
+    def recipient_paths(self) -> dict[str, Path]:
+        """Each recipient's public key file; a relative path is taken from the project."""
+        root = DEFAULT_CONFIG.parent.parent
+        return {name: (Path(p) if Path(p).is_absolute() else root / p)
+                for name, p in sorted(self.recipients.items())}
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """``[schedule]``: see ``configs/default.toml``."""
+
+    cron: str = "0 2 * * *"
+    timezone: str = "America/New_York"
+    extracts: str = ""
+    out: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of a run."""
 
@@ -67,6 +98,9 @@ class Settings:
     communities: CommunitySettings = field(default_factory=CommunitySettings)
     linkage: LinkageSettings = field(default_factory=LinkageSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (dates as ISO strings, tuples as lists)."""
@@ -169,5 +203,17 @@ def load_settings(path: Path | None = None) -> Settings:
     if problems:
         raise ConfigError(f"linkage.{problems[0]}", where="linkage",
                           hint="see configs/default.toml")
+    if settings.publish.suppression_threshold < 1:
+        raise ConfigError("publish.suppression_threshold must be at least 1",
+                          where="publish.suppression_threshold", hint="the default is 11")
+    if settings.handoff.chunk_rows < 1:
+        raise ConfigError("handoff.chunk_rows must be at least 1", where="handoff.chunk_rows",
+                          hint="the default is 50000")
+    for name, value in settings.handoff.recipients.items():
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"handoff.recipients.{name} must be the path of a public key",
+                              where=f"handoff.recipients.{name}",
+                              hint='make one with `sst-link recipient-keygen`; write '
+                                   f'{name} = "path/to/{name}.public.pem"')
     load_crosswalk(settings.communities.crosswalk_path)     # fail before reading any data
     return settings

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_contracts import (
@@ -44,7 +45,9 @@ from hashing import LinkageKey, encode_file
 from linkage.inputs import read_night
 from linkage.link import link_records
 
+from . import handoff, suppression
 from .config import Settings
+from .roster import ID_STATE, ROSTER, build_roster
 from .run_folder import sha256_of, write_private
 
 
@@ -232,8 +235,13 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
 def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
                    summaries: list[dict[str, Any]], stages: list[str],
                    encoded: list[dict[str, Any]] | None = None,
-                   linkage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest (``outputs`` fingerprints are added by the run folder on commit)."""
+                   linkage: dict[str, Any] | None = None,
+                   published: dict[str, Any] | None = None,
+                   handoff: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest (``outputs`` fingerprints are added by the run folder on commit).
+
+    ``published`` and ``handoff`` are the counts of :func:`publish_night` and
+    :func:`identify_roster` (``handoff``: per recipient, file, rows and key fingerprint)."""
     return {
         "manifest_version": 1,
         "run_id": run_id,
@@ -254,6 +262,9 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
             "rows_read", "rows_quarantined", "quarantined_share", "quarantine_by_reason",
             "records_out", "records_by_kind", "field_issues")} for s in summaries},
         "linkage": linkage,
+        "roster": published,
+        "identified_roster": {name: {k: r[k] for k in ("file", "rows", "fingerprint")}
+                              for name, r in (handoff or {}).items()},
     }
 
 
@@ -269,6 +280,25 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
         lines.append(f"| {agency} | {c['rows_read']:,} | {c['rows_quarantined']:,} | "
                      f"{100 * c['quarantined_share']:.2f} % | {reasons} | "
                      f"{c['records_out']:,} |")
+    link, roster = manifest.get("linkage"), manifest.get("roster")
+    if link:
+        c, t = link["counts"], link["threshold"]
+        lines += ["", f"**Linkage:** {c['records']:,} records, {c['persons']:,} persons, "
+                  f"{c['families']:,} families, {c['multi_system_families']:,} multi-system "
+                  f"families ({c['multi_system_records']:,} records). Threshold "
+                  f"{t['threshold']:.3f}, estimated precision {t['est_precision']:.3f}, "
+                  f"recall {t['est_recall']:.3f}."]
+    if roster:
+        f = roster["family_ids"]
+        lines += ["", f"**Roster:** {roster['rows']:,} records in {roster['families']:,} "
+                  f"families; family ids since {roster['previous_run'] or 'no earlier run'}: "
+                  f"{f['kept']:,} kept, {f['new']:,} new, {f['retired']:,} retired. "
+                  f"Community counts: {roster['community_cells_withheld']} of "
+                  f"{roster['community_cells']} cells withheld."]
+    if "identified_roster" in manifest:
+        who = ", ".join(f"{n} ({r['rows']:,} rows)"
+                        for n, r in manifest["identified_roster"].items())
+        lines += ["", f"**Identified roster** (encrypted): {who or 'no recipients configured'}."]
     return "\n".join(lines) + "\n"
 
 
@@ -298,3 +328,80 @@ def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> d
              "blocking": result.blocking}
     (out_dir / LINKAGE_MODEL).write_text(json.dumps(model, indent=2, default=float) + "\n")
     return summary
+
+
+COMMUNITY_COUNTS = "community_counts.csv"
+IDENTIFIED_COLUMNS: tuple[str, ...] = (
+    "family_id", "person_id", "agency", "record_id", "record_kind", "relationship",
+    "systems", "community", "link_probability", "first_name", "middle_name", "last_name",
+    "name_suffix", "dob", "sex", "addr_street", "addr_unit", "addr_city", "addr_state",
+    "addr_zip5")
+"""Columns of the identified roster program staff decrypt (names, birth dates, addresses
+joined on the agency side; no SSN: staff find the family by name and address)."""
+
+
+def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
+                  ) -> dict[str, Any]:
+    """The publish stage on the linkage side: from ``linkage_records.parquet`` in
+    ``run_dir`` write ``shared_family_roster.parquet`` (stable ids), ``id_state.parquet``
+    (the ids' state for the next night) and ``community_counts.csv`` (suppressed).
+
+    Args:
+        run_dir: the run's (partial) folder, holding the link stage's outputs.
+        root: the output root (state key, earlier runs).
+        night: ``YYYYMMDD``.
+        settings: run settings (crosswalk, suppression threshold).
+
+    Returns:
+        Counts only: roster rows, persons and families, id carry-over, cells published and
+        withheld.
+    """
+    records = pd.read_parquet(run_dir / LINKAGE_RECORDS)
+    roster, state, counts = build_roster(records, root, night)
+    pq.write_table(roster, run_dir / ROSTER)
+    pq.write_table(state, run_dir / ID_STATE)
+    families = roster.to_pandas()[["family_id", "community", "systems"]] \
+        .drop_duplicates("family_id")
+    communities = sorted(set(load_crosswalk(settings.communities.crosswalk_path).values()))
+    table = suppression.community_table(families, communities)
+    published = suppression.suppress(table, settings.publish.suppression_threshold)
+    suppression.to_csv_frame(published).to_csv(run_dir / COMMUNITY_COUNTS, index=False)
+    withheld = int(published["suppressed"].sum())
+    return {**counts, "community_cells": len(published), "community_cells_withheld": withheld}
+
+
+def identify_roster(roster: Path, staging: Path, night: str, settings: Settings,
+                    out_dir: Path) -> dict[str, Any]:
+    """The agency side's handoff: join names, birth dates and addresses to the roster's
+    records and encrypt the result to each recipient in ``handoff.recipients``, streamed
+    in chunks (no identified roster is ever written in the clear).
+
+    Args:
+        roster: ``shared_family_roster.parquet``.
+        staging: the agency-side staging folder with the night's person frames.
+        night: ``YYYYMMDD``.
+        settings: run settings (recipients, chunk size).
+        out_dir: where ``identified_roster.<recipient>.enc`` go (the run folder).
+
+    Returns:
+        Per recipient: file name, size, SHA-256, key fingerprint and rows (no identifiers).
+    """
+    recipients = settings.handoff.recipient_paths()
+    if not recipients:
+        return {}
+    keys = pq.read_table(roster).to_pandas()
+    wanted = [c for c in IDENTIFIED_COLUMNS if c not in keys.columns or c in (
+        "agency", "record_id")]
+    frames = []
+    for agency in AGENCIES:
+        ids = keys.loc[keys["agency"] == agency, "record_id"]
+        persons = pq.read_table(persons_path(staging, agency, night), columns=wanted)
+        persons = persons.filter(pc.is_in(persons["record_id"], pa.array(ids.to_numpy(
+            dtype=object), type=pa.string())))
+        frames.append(persons.to_pandas(ignore_metadata=True))
+    people = pd.concat(frames, ignore_index=True)
+    people["dob"] = people["dob"].dt.strftime("%Y-%m-%d")
+    identified = keys.merge(people, on=["agency", "record_id"], how="left",
+                            validate="one_to_one")[list(IDENTIFIED_COLUMNS)]
+    return handoff.encrypt_frame(identified, recipients, out_dir,
+                                 chunk_rows=settings.handoff.chunk_rows)

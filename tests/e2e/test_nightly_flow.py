@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
+from pii import found_in, pii_values, prefect_database_files
 
 from data_contracts import ContractError, QuarantineLimitError
-from data_contracts.normalize import normalize_ssn
 from pipeline.evaluate import linkage_vs_truth, quarantine_vs_truth
 
 pytestmark = pytest.mark.e2e
@@ -24,37 +23,23 @@ def _run(extracts: Path, out: Path, **kw):
     return nightly_linkage(str(extracts), str(out), **kw)
 
 
-def _pii_values(extracts: Path) -> set[bytes]:
-    """Distinctive identifying values of the night's input, as bytes to search for."""
-    dhs = pd.read_csv(next(extracts.glob("dhs_clients_*.csv")), dtype=str,
-                      keep_default_na=False, encoding="utf-8", encoding_errors="replace",
-                      on_bad_lines="skip")
-    dpscs = pq.read_table(next(extracts.glob("dpscs_offenders_*.parquet"))).to_pandas()
-    values: set[str] = set()
-    ssn, status = normalize_ssn(dhs["ssn"])          # real-looking SSNs, not placeholders
-    values |= set(ssn[status == "ok"])
-    values |= {s for s in dhs["dob"] if re.fullmatch(r"\d\d/\d\d/\d{4}", s)}
-    values |= {s.upper() for s in dhs["last_name"] if len(s) >= 8 and s.isalpha()}
-    values |= {s.upper() for s in dhs["addr_street"] if len(s) >= 12}
-    values |= {str(d) for d in dpscs["dob"].dropna()}
-    values |= {s.upper() for s in dpscs["full_name"].dropna() if len(s) >= 10}
-    return {v.encode() for v in values}
-
-
 def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     result = _run(small_night, out)
     run_dir = Path(result["run_dir"])
     assert run_dir.parent == out and run_dir.name.startswith("20261125-")
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "linkage_model.json", "linkage_records.parquet", "manifest.json", "quarantine.csv"]
+        "community_counts.csv", "id_state.parquet", "linkage_model.json",
+        "linkage_records.parquet", "manifest.json", "quarantine.csv",
+        "shared_family_roster.parquet"]                 # no recipients: no identified roster
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["run_id"] == run_dir.name and manifest["night"] == "20261125"
     assert set(manifest["inputs"]) == {"DHS", "DJS", "DPSCS"}
     assert manifest["outputs"]["quarantine.csv"]["sha256"]
     from hashing import LinkageKey
 
-    assert manifest["stages"] == ["ingest", "encode", "link"]
+    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff"]
+    assert manifest["identified_roster"] == {}
     assert manifest["linkage_key_id"] == LinkageKey.load().key_id
     assert {a: e["records"] for a, e in manifest["encoded"].items()} == {
         a: c["records_out"] for a, c in manifest["counts"].items()}
@@ -89,32 +74,12 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert not list(out.glob(".*.partial"))
     assert not any((out / ".agency-side").iterdir())
     assert not any((out / ".exchange").iterdir())
-    needles = _pii_values(small_night)
+    needles = pii_values(small_night)
     assert len(needles) > 1000
-    searched = [*run_dir.iterdir(), *_prefect_database_files()]
+    searched = [*run_dir.iterdir(), *prefect_database_files()]
     assert any(p.suffix == ".db" for p in searched)
     for path in searched:
-        assert not _found(needles, path.read_bytes().upper()), f"{path.name} holds input values"
-
-
-_TOKEN = re.compile(rb"[A-Z0-9/-]+")
-
-
-def _found(needles: set[bytes], blob: bytes) -> list[bytes]:
-    """Needles that occur in blob: a needle can only occur if each of its tokens does, so
-    only those candidates are searched for in full (35k needles x MBs stay fast)."""
-    present = set(_TOKEN.findall(blob))
-    candidates = [n for n in needles if all(t in present for t in _TOKEN.findall(n))]
-    return [n for n in candidates if n in blob]
-
-
-def _prefect_database_files() -> list[Path]:
-    """The Prefect test harness's SQLite database (and its WAL) after the run."""
-    from prefect.settings import get_current_settings
-
-    url = str(get_current_settings().server.database.connection_url.get_secret_value())
-    db = Path(url.split(":///", 1)[1])
-    return [p for p in (db, Path(f"{db}-wal")) if p.exists()]
+        assert not found_in(needles, path.read_bytes().upper()), f"{path.name} holds input values"
 
 
 def test_quarantine_limit_stops_the_run_with_no_outputs(small_night: Path, prefect_harness,
@@ -149,7 +114,7 @@ def test_pii_search_finds_what_is_there() -> None:
     """The search above must be able to fail: it finds values wherever they sit."""
     blob = b'{"x": "SMITH, JOHN", "d": "01/02/1980"}'
     needles = {b"SMITH, JOHN", b"01/02/1980", b"212551234", b"SMITH, JANE"}
-    assert set(_found(needles, blob)) == {b"SMITH, JOHN", b"01/02/1980"}
+    assert set(found_in(needles, blob)) == {b"SMITH, JOHN", b"01/02/1980"}
 
 
 def test_agency_encode_flow_writes_only_what_an_agency_sends(small_night: Path,
