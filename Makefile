@@ -25,8 +25,16 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/sst-link synth --out $(DEMO)/extracts --scale $(SCALE) --seed $(SEED)
 	@test -f $(DEMO)/linkage.key || $(BIN)/sst-link keygen --out $(DEMO)/linkage.key
+	@test -f $(DEMO)/keys/demo_navigator.private.pem || $(BIN)/sst-link recipient-keygen \
+	    --name demo_navigator --out $(DEMO)/keys
 	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
-	    --out $(DEMO)/runs --truth $(DEMO)/extracts/truth
+	    --out $(DEMO)/runs --config configs/demo.toml --truth $(DEMO)/extracts/truth
+	@run=$$(ls -d $(DEMO)/runs/2*/ | sort | tail -1); rm -f $(DEMO)/identified_roster.csv; \
+	    echo "program staff decrypt the identified roster with their private key:"; \
+	    echo "  sst-link decrypt --in $${run}identified_roster.demo_navigator.enc" \
+	         "--key $(DEMO)/keys/demo_navigator.private.pem --out $(DEMO)/identified_roster.csv"; \
+	    $(BIN)/sst-link decrypt --in $${run}identified_roster.demo_navigator.enc \
+	        --key $(DEMO)/keys/demo_navigator.private.pem --out $(DEMO)/identified_roster.csv
 
 ## make test: lint, then the default suite (< 10 min on 2 cores)
 test: venv

@@ -183,24 +183,29 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
     with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
                    keep_staging=settings.run.keep_staging) as run:
         logger.info("run %s for night %s", run.run_id, night)
-        summaries = [ingest(str(paths[a]), a, night, config, str(run.staging))
-                     for a in AGENCIES]
-        nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
-        encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night, config,
-                          str(run.exchange)) for a in AGENCIES]
-        nightly.check_same_key(encoded)
-        nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
-        linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded}, config,
-                       str(run.partial))
-        published = publish(str(run.partial), out, night, config)
-        handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night, config,
-                         str(run.partial))
+        clock = nightly.StageClock()
+        with clock("ingest"):
+            summaries = [ingest(str(paths[a]), a, night, config, str(run.staging))
+                         for a in AGENCIES]
+            nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
+        with clock("encode"):
+            encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night,
+                              config, str(run.exchange)) for a in AGENCIES]
+            nightly.check_same_key(encoded)
+            nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
+        with clock("link"):
+            linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded},
+                           config, str(run.partial))
+        with clock("publish"):
+            published = publish(str(run.partial), out, night, config)
+        with clock("handoff"):
+            handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night,
+                             config, str(run.partial))
         manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
                                           settings=settings, summaries=summaries,
-                                          stages=["ingest", "encode", "link", "publish",
-                                                  "handoff"],
-                                          encoded=encoded, linkage=linkage,
-                                          published=published, handoff=handed)
+                                          stages=clock.seconds, encoded=encoded,
+                                          linkage=linkage, published=published,
+                                          handoff=handed)
         run_dir = run.commit(manifest)
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",

@@ -44,6 +44,12 @@ class LinkResult:
         pairs: candidate pairs, links above the threshold, links kept by clustering.
         seconds: per step.
         weights: per candidate pair, match weight (for the report's histogram).
+        histogram: candidate pairs per match-weight bin, all and linked (for the report).
+        links_by_agency_pair: links kept by clustering, by the two records' agencies
+            (``DHS+DHS``, ``DHS+DJS``, ...).
+        candidates: every candidate pair: ``left`` and ``right`` (row numbers in
+            ``records``), its match ``probability`` after the constraints and gating (0 for
+            a pair that can never link) and its model ``weight``.
     """
 
     records: pd.DataFrame
@@ -54,6 +60,9 @@ class LinkResult:
     pairs: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     weights: np.ndarray | None = None
+    histogram: dict[str, list[float]] = field(default_factory=dict)
+    links_by_agency_pair: dict[str, int] = field(default_factory=dict)
+    candidates: pd.DataFrame | None = None
 
     def counts(self) -> dict[str, Any]:
         """Persons, families and multi-system families by combination of systems."""
@@ -151,6 +160,9 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
     lap("clustering")
+    agency = records.column("agency").to_numpy(zero_copy_only=False).astype(str)
+    a, b = agency[left[accepted]], agency[right[accepted]]
+    pair_names = pd.Series(np.where(a <= b, a, b)).str.cat(np.where(a <= b, b, a), sep="+")
     return LinkResult(
         records=result[list(RESULT_COLUMNS)], model=model, threshold=chosen, curve=curve,
         blocking=[s.__dict__ for s in pairs.stats],
@@ -158,4 +170,26 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                "kept": int(accepted.sum()), "cannot_link": int(never.sum()),
                "without_family_context": int(without.sum()),
                "with_family_support": int((context & support).sum())},
-        seconds=seconds, weights=weight.astype(np.float32))
+        seconds=seconds, weights=weight.astype(np.float32),
+        histogram=weight_histogram(weight, linked),
+        candidates=pd.DataFrame({"left": pairs.left.astype(np.uint32),
+                                 "right": pairs.right.astype(np.uint32),
+                                 "probability": prob.astype(np.float32),
+                                 "weight": weight.astype(np.float32)}),
+        links_by_agency_pair={k: int(v) for k, v in
+                              pair_names.value_counts().sort_index().items()})
+
+
+def weight_histogram(weight: np.ndarray, linked: np.ndarray, width: float = 1.0
+                     ) -> dict[str, list[float]]:
+    """Candidate pairs per match-weight bin (``width`` bits), all and linked ones."""
+    finite = np.isfinite(weight)
+    if not finite.any():
+        return {"edges": [], "pairs": [], "linked": []}
+    lo = np.floor(weight[finite].min() / width) * width
+    hi = np.ceil(weight[finite].max() / width) * width + width
+    edges = np.arange(lo, hi + width / 2, width)
+    w = np.clip(weight[finite], edges[0], edges[-1])
+    return {"edges": [float(e) for e in edges],
+            "pairs": np.histogram(w, edges)[0].tolist(),
+            "linked": np.histogram(w[linked[finite]], edges)[0].tolist()}

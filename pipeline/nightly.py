@@ -19,6 +19,7 @@ import platform
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -232,8 +233,21 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
     return len(q)
 
 
+class StageClock:
+    """Wall-clock seconds per stage, in the order run: ``with clock("link"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = round(time.perf_counter() - start, 3)
+
+
 def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
-                   summaries: list[dict[str, Any]], stages: list[str],
+                   summaries: list[dict[str, Any]], stages: list[str] | dict[str, float],
                    encoded: list[dict[str, Any]] | None = None,
                    linkage: dict[str, Any] | None = None,
                    published: dict[str, Any] | None = None,
@@ -250,7 +264,8 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "software": {"sst_linkage": software_version(), "python": platform.python_version(),
                      "host_cpus": os.cpu_count()},
-        "stages": stages,
+        "stages": list(stages),
+        "stage_seconds": dict(stages) if isinstance(stages, dict) else {},
         "linkage_key_id": encoded[0]["key_id"] if encoded else None,
         "encoding_sha256": settings.encoding.sha256() if encoded else None,
         "encoded": {e["agency"]: {k: e[k] for k in ("file", "sha256", "records")}
@@ -271,8 +286,9 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
 def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
     """A steward's summary of the run (Prefect artifact and CLI)."""
     lines = [f"# Nightly linkage {manifest['night']}", "",
-             f"Run `{manifest['run_id']}`, folder `{run_dir}`, stages: "
-             f"{', '.join(manifest['stages'])}.", "",
+             f"Run `{manifest['run_id']}`, folder `{run_dir}`, stages: " + ", ".join(
+                 f"{st} {manifest['stage_seconds'][st]:.1f} s" if st in manifest.get(
+                     "stage_seconds", {}) else st for st in manifest["stages"]) + ".", "",
              "| agency | rows read | quarantined | share | by reason | person records |",
              "|---|---:|---:|---:|---|---:|"]
     for agency, c in manifest["counts"].items():
@@ -304,6 +320,7 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
 
 LINKAGE_RECORDS = "linkage_records.parquet"
 LINKAGE_MODEL = "linkage_model.json"
+LINKAGE_PAIRS = "linkage_pairs.parquet"
 
 
 def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> dict[str, Any]:
@@ -312,8 +329,13 @@ def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> d
     * ``linkage_records.parquet``: one row per record, ``agency``, ``record_id``,
       ``record_kind``, ``person`` and ``family`` (this night's cluster numbers), ``systems``,
       ``multi_system``, ``community`` and ``link_probability`` (de-identified);
+    * ``linkage_pairs.parquet``: every candidate pair, ``left`` and ``right`` (row numbers
+      in ``linkage_records.parquet``), ``probability`` and ``weight`` (de-identified; for
+      the report and for judging the estimates against a synthetic truth);
     * ``linkage_model.json``: the fitted model, the threshold with its estimated precision
-      and recall, blocking statistics, pair counts and step timings (for the report).
+      and recall and the curve around it, blocking statistics, pair counts, step timings,
+      a histogram of candidate pairs' match weights (all and linked) and the links kept
+      by agency pair (for the report).
 
     Returns:
         Counts, the threshold and the timings (no identifiers).
@@ -322,10 +344,13 @@ def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> d
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.records, preserve_index=False)
     pq.write_table(table, out_dir / LINKAGE_RECORDS)
+    pq.write_table(pa.Table.from_pandas(result.candidates, preserve_index=False),
+                   out_dir / LINKAGE_PAIRS, compression="zstd")
     summary = {"counts": result.counts(), "threshold": result.threshold,
                "pairs": result.pairs, "seconds": result.seconds}
     model = {**summary, "model": result.model.to_json(), "curve": result.curve,
-             "blocking": result.blocking}
+             "blocking": result.blocking, "weight_histogram": result.histogram,
+             "links_by_agency_pair": result.links_by_agency_pair}
     (out_dir / LINKAGE_MODEL).write_text(json.dumps(model, indent=2, default=float) + "\n")
     return summary
 

@@ -30,7 +30,7 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert run_dir.parent == out and run_dir.name.startswith("20261125-")
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "community_counts.csv", "id_state.parquet", "linkage_model.json",
-        "linkage_records.parquet", "manifest.json", "quarantine.csv",
+        "linkage_pairs.parquet", "linkage_records.parquet", "manifest.json", "quarantine.csv",
         "shared_family_roster.parquet"]                 # no recipients: no identified roster
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["run_id"] == run_dir.name and manifest["night"] == "20261125"

@@ -78,7 +78,8 @@ def test_run_folder_holds_every_output(two_nights: dict) -> None:
     run = two_nights["runs"][NIGHTS[1]]
     assert sorted(p.name for p in run.iterdir()) == sorted([
         "community_counts.csv", ID_STATE, "identified_roster.navigator_a.enc",
-        "identified_roster.navigator_b.enc", "linkage_model.json", "linkage_records.parquet",
+        "identified_roster.navigator_b.enc", "linkage_model.json", "linkage_pairs.parquet",
+        "linkage_records.parquet",
         "manifest.json", "quarantine.csv", ROSTER])
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff"]
