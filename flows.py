@@ -103,10 +103,10 @@ def publish(run_dir: str, root: str, night: str, config: str | None) -> dict[str
                                     load_settings(Path(config) if config else None))
     f = summary["family_ids"]
     get_run_logger().info(
-        "roster: %s records, %s persons, %s multi-system families; family ids %s kept, "
-        "%s new, %s retired since %s; community counts: %s of %s cells withheld",
-        summary["rows"], summary["persons"], summary["families"], f["kept"], f["new"],
-        f["retired"], summary["previous_run"] or "no earlier run",
+        "roster: %s records, %s persons, %s multi-system families; ids of all %s families: "
+        "%s kept, %s new, %s retired since %s; community counts: %s of %s cells withheld",
+        summary["rows"], summary["persons"], summary["families"], f["groups"], f["kept"],
+        f["new"], f["retired"], summary["previous_run"] or "no earlier run",
         summary["community_cells_withheld"], summary["community_cells"])
     return summary
 
@@ -209,7 +209,8 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         run_dir = run.commit(manifest)
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",
-                             description="Rows read and quarantined per agency")
+                             description="Rows read and quarantined per agency, linkage, "
+                                         "roster and handoff counts")
     logger.info("run folder %s complete", run_dir)
     return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"],
             "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"],

@@ -126,8 +126,9 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
     if roster:
         f = roster["family_ids"]
         out.print(f"roster: {roster['rows']:,} records of {roster['families']:,} multi-system "
-                  f"families; family ids since {roster['previous_run'] or 'no earlier run'}: "
-                  f"{f['kept']:,} kept, {f['new']:,} new, {f['retired']:,} retired; "
+                  f"families; ids of all {f['groups']:,} families of the night since "
+                  f"{roster['previous_run'] or 'no earlier run'}: {f['kept']:,} kept, "
+                  f"{f['new']:,} new, {f['retired']:,} retired; "
                   f"community counts: {roster['community_cells_withheld']} of "
                   f"{roster['community_cells']} cells withheld (below "
                   f"{result['suppression_threshold']} or complementary)", highlight=False)

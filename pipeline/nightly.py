@@ -307,8 +307,9 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
     if roster:
         f = roster["family_ids"]
         lines += ["", f"**Roster:** {roster['rows']:,} records in {roster['families']:,} "
-                  f"families; family ids since {roster['previous_run'] or 'no earlier run'}: "
-                  f"{f['kept']:,} kept, {f['new']:,} new, {f['retired']:,} retired. "
+                  f"families. Ids of all {f['groups']:,} families of the night, since "
+                  f"{roster['previous_run'] or 'no earlier run'}: {f['kept']:,} kept, "
+                  f"{f['new']:,} new, {f['retired']:,} retired. "
                   f"Community counts: {roster['community_cells_withheld']} of "
                   f"{roster['community_cells']} cells withheld."]
     if "identified_roster" in manifest:
