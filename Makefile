@@ -11,7 +11,7 @@ SEED    ?= 7
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: venv demo test test-slow bench-ingest bench-encode bench-linkage lock clean
+.PHONY: venv demo test test-slow bench-ingest bench-encode bench-linkage bench-outputs lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-linkage: venv
 	$(BIN)/python benchmarks/bench_febrl.py
 	$(BIN)/python benchmarks/bench_linkage.py --scale small medium --seeds 41 42
 	$(BIN)/python benchmarks/bench_linkage.py --scale large --seeds 41 --no-plaintext
+
+## two consecutive nights: id stability, suppression, encrypted handoff, stage times
+bench-outputs: venv
+	$(BIN)/python benchmarks/bench_outputs.py --scale small medium --seed 41
 
 bench-encode: venv
 	$(BIN)/python benchmarks/bench_encode.py --scale medium
