@@ -254,8 +254,13 @@ def _load_public_key(path: Path) -> x25519.X25519PublicKey:
         raise HandoffError("not a PEM public key", where=str(path),
                            hint="give the <name>.public.pem that `sst-link recipient-keygen` "
                                 "wrote") from None
-    if not isinstance(key, x25519.X25519PublicKey):
-        raise HandoffError("not an X25519 public key", where=str(path),
+    return _x25519(key, x25519.X25519PublicKey, "public", path)
+
+
+def _x25519(key: Any, kind: type, what: str, path: Path) -> Any:
+    """``key`` if it is of the X25519 ``kind``; else the one-line error."""
+    if not isinstance(key, kind):
+        raise HandoffError(f"not an X25519 {what} key", where=str(path),
                            hint="make recipient keys with `sst-link recipient-keygen`")
     return key
 
@@ -281,10 +286,7 @@ def _load_private_key(path: Path, passphrase: bytes | None) -> x25519.X25519Priv
         raise HandoffError("not a PEM private key", where=str(path),
                            hint="give the <name>.private.pem that `sst-link recipient-keygen` "
                                 "wrote") from None
-    if not isinstance(key, x25519.X25519PrivateKey):
-        raise HandoffError("not an X25519 private key", where=str(path),
-                           hint="make recipient keys with `sst-link recipient-keygen`")
-    return key
+    return _x25519(key, x25519.X25519PrivateKey, "private", path)
 
 
 def public_key_fingerprint(path: Path) -> str:

@@ -275,12 +275,18 @@ def test_damaged_body_is_detected(encrypted: tuple[pd.DataFrame, Path],
                                   keys: dict[str, RecipientKeys], tmp_path: Path,
                                   how: str, expected: str) -> None:
     _, run = encrypted
+    _decrypt_fails(_tamper((run / "identified_roster.alice.enc").read_bytes(), how),
+                   keys["alice"], tmp_path, expected)
+
+
+def _decrypt_fails(data: bytes, key: RecipientKeys, tmp_path: Path, expected: str) -> None:
+    """Decrypting ``data`` fails with ``expected`` in the one-line error, and no output."""
     bad = tmp_path / "bad.enc"
-    bad.write_bytes(_tamper((run / "identified_roster.alice.enc").read_bytes(), how))
+    bad.write_bytes(data)
     out = tmp_path / "plain" / "roster.csv"
     out.parent.mkdir()
     with pytest.raises(HandoffError) as info:
-        decrypt_file(bad, keys["alice"].private_path, out)
+        decrypt_file(bad, key.private_path, out)
     assert expected in str(info.value)
     _no_output(out)
 
@@ -305,14 +311,7 @@ def test_flipped_header_byte_is_detected(encrypted: tuple[pd.DataFrame, Path],
     _, run = encrypted
     data = bytearray((run / "identified_roster.alice.enc").read_bytes())
     data[offset] ^= 0x01
-    bad = tmp_path / "bad.enc"
-    bad.write_bytes(bytes(data))
-    out = tmp_path / "plain" / "roster.csv"
-    out.parent.mkdir()
-    with pytest.raises(HandoffError) as info:
-        decrypt_file(bad, keys["alice"].private_path, out)
-    assert expected in str(info.value)
-    _no_output(out)
+    _decrypt_fails(bytes(data), keys["alice"], tmp_path, expected)
 
 
 def test_not_an_encrypted_roster(tmp_path: Path, keys: dict[str, RecipientKeys]) -> None:
