@@ -16,7 +16,12 @@ precision 0.012). So each class is estimated from where it can be seen cleanly:
   training session on the pairs the ``name`` rule proposed, which it does not block on
   (Splink's ``estimate_parameters_using_expectation_maximisation``); ``m`` of first name,
   last name and sex by EM on anchor pairs that agree exactly on birth date and on SSN or
-  street (matches, and twins whom the fixed household class takes);
+  street (matches, and twins whom the fixed household class takes), with add-one
+  (Laplace) smoothing of its level counts: a small night has only some 70 anchor pairs,
+  and without smoothing a level none of them shows (a first-name typo, a hyphenated
+  surname) got ``m`` near 0 and a weight of -8 to -12 bits, which kept typo'd and
+  hyphenated guardians and contacts apart (person-pair F1 on the held-out small nights
+  went from 0.952 / 0.967 to 0.966 / 0.970);
 * the prior: the expected number of matches, from the ``name`` session's match share and
   that rule's recall as the fitted ``m`` give it (or set in the config), over all record
   pairs, so that blocking on a field does not inflate its weight.
@@ -71,6 +76,8 @@ matches. (A session blocked on
 birth date and area was tried instead: people born the same day in one area share first
 names more often than chance, as names follow birth years, and EM took them for matches.)"""
 MIN_ANCHORS = 20
+ANCHOR_PSEUDO = 1.0
+"""Pseudo-count per level added to the anchor session's ``m`` (Laplace smoothing)."""
 
 PRIOR_RULE = "name"
 PRIOR_LEVELS = {"first_name": (4, 5, 6, 7, 8), "last_name": (2, 4, 5, 6, 7)}
@@ -182,8 +189,8 @@ class EMResult:
 
 def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarray]],
        use: Sequence[int] | None = None, free: list[np.ndarray] | None = None,
-       shares: Sequence[float] | None = None, max_iter: int = 1000, tol: float = 1e-6
-       ) -> EMResult:
+       shares: Sequence[float] | None = None, max_iter: int = 1000, tol: float = 1e-6,
+       pseudo: float = 1e-3) -> EMResult:
     """EM over the distinct agreement patterns of ``gamma`` for a mixture of one class
     whose level probabilities are estimated and classes whose are known (``fixed``: for
     example ``u`` of random pairs and ``u_h`` of households); all shares are estimated.
@@ -215,7 +222,7 @@ def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarr
         post = np.exp(ll)
         post /= post.sum(axis=0)
         w = post * counts
-        new_m = level_probabilities(patterns, n_levels, w[0], pseudo=1e-3)
+        new_m = level_probabilities(patterns, n_levels, w[0], pseudo=pseudo)
         new_pi = np.clip(w.sum(axis=1) / counts.sum(), 1e-12, 1.0)
         change = max(max(np.abs(new_m[j] - m[j]).max() for j in use),
                      float(np.abs(new_pi - pi).max()))
@@ -321,7 +328,7 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
         # twins share a birth date and an address too: they are the household class here
         use = [COMPARISON_NAMES.index(name) for name in ANCHORED]
         res = em(gamma[anchor], n_levels, fixed=[u_h if u_h is not None else u], use=use,
-                 shares=[0.9, 0.1])
+                 shares=[0.9, 0.1], pseudo=ANCHOR_PSEUDO)
         for j in use:
             estimates[j].append(res.m[j])
         sessions["anchors"] = {"pairs": int(anchor.sum()), "estimated": list(ANCHORED),
