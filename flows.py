@@ -7,6 +7,7 @@ parameters, logs, results and artifacts hold only paths, agency names and counts
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from prefect.cache_policies import NONE
 from data_contracts import AGENCIES, SstError, find_extracts
 from pipeline import nightly
 from pipeline.config import load_settings
+from pipeline.report import REPORT_HTML, headline_markdown, threshold_markdown, write_report
 from pipeline.run_folder import RunFolder
 
 
@@ -128,6 +130,22 @@ def handoff(roster: str, staging: str, night: str, config: str | None, out_dir: 
     return result
 
 
+@task(name="report", persist_result=False, cache_policy=NONE, retries=1,
+      retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
+def report(run_dir: str, manifest: dict[str, Any], truth: str | None) -> dict[str, Any]:
+    """The analysts' match-quality report (counts and model figures only; no identifiers)."""
+    summary = write_report(Path(run_dir), manifest, truth=Path(truth) if truth else None)
+    logger = get_run_logger()
+    logger.info("match-quality report: %s flag(s) to look at; threshold %.3f, estimated "
+                "precision %.3f, recall %.3f", summary["flags"], summary["threshold"],
+                summary["est_precision"], summary["est_recall"])
+    if "measured" in summary:
+        m = summary["measured"]
+        logger.info("against the synthetic truth: measured pairwise precision %.3f, recall "
+                    "%.3f at the threshold", m["measured_precision"], m["measured_recall"])
+    return summary
+
+
 @flow(name="agency_encode", persist_result=False, log_prints=False)
 def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
                   config: str | None = None) -> dict[str, Any]:
@@ -162,7 +180,7 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
 
 @flow(name="nightly_linkage", persist_result=False, log_prints=False)
 def nightly_linkage(extracts: str, out: str, night: str | None = None,
-                    config: str | None = None) -> dict[str, Any]:
+                    config: str | None = None, truth: str | None = None) -> dict[str, Any]:
     """One night: ingest, encode and link the three agency extracts; write the run folder.
 
     Args:
@@ -171,6 +189,8 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         out: output root; the run folder is ``<out>/<run id>/``.
         night: ``YYYYMMDD``; default the newest night present.
         config: TOML file overriding ``configs/default.toml``.
+        truth: a synthetic night's ``truth/`` folder: the report then also shows measured
+            precision and recall beside the model's estimates (synthetic nights only).
 
     Returns:
         ``run_dir``, ``run_id`` and the manifest's counts.
@@ -201,22 +221,35 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         with clock("handoff"):
             handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night,
                              config, str(run.partial))
-        manifest = nightly.build_manifest(run_id=run.run_id, night=night, started=started,
-                                          settings=settings, summaries=summaries,
-                                          stages=clock.seconds, encoded=encoded,
-                                          linkage=linkage, published=published,
-                                          handoff=handed)
+        def manifest_now() -> dict[str, Any]:
+            return nightly.build_manifest(
+                run_id=run.run_id, night=night, started=started, settings=settings,
+                summaries=summaries, stages=clock.seconds, encoded=encoded,
+                linkage=linkage, published=published, handoff=handed)
+
+        with clock("report"):
+            quality = report(str(run.partial), manifest_now(), truth)
+        manifest = manifest_now()
         run_dir = run.commit(manifest)
+    quality_report = run_dir / REPORT_HTML
     create_markdown_artifact(markdown=nightly.summary_markdown(manifest, run_dir),
                              key="nightly-linkage-summary",
                              description="Rows read and quarantined per agency, linkage, "
                                          "roster and handoff counts")
+    report_json = json.loads((run_dir / "match_quality.json").read_text())
+    create_markdown_artifact(markdown=headline_markdown(report_json),
+                             key="match-quality-headline",
+                             description=f"Match-quality headline; the report: {quality_report}")
+    create_markdown_artifact(markdown=threshold_markdown(report_json),
+                             key="match-quality-threshold",
+                             description="Estimated precision and recall around the threshold")
     logger.info("run folder %s complete", run_dir)
     return {"run_dir": str(run_dir), "run_id": manifest["run_id"], "counts": manifest["counts"],
             "key_id": manifest["linkage_key_id"], "encoded": manifest["encoded"],
             "linkage": linkage, "roster": published,
             "identified_roster": manifest["identified_roster"],
-            "suppression_threshold": settings.publish.suppression_threshold}
+            "suppression_threshold": settings.publish.suppression_threshold,
+            "report": quality}
 
 
 DEPLOYMENT = "nightly"

@@ -87,13 +87,14 @@ def run(
     config: Config = None,
     night: Night = None,
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: also print "
-                                                  "how the run compares with it.")] = None,
+                                                  "how the run compares with it, and put the "
+                                                  "measured figures in the report.")] = None,
 ) -> None:
     """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set)."""
     from flows import nightly_linkage
 
     result = nightly_linkage(str(extracts), str(out_root), night,
-                             str(config) if config else None)
+                             str(config) if config else None, str(truth) if truth else None)
     _print_run(result, truth)
 
 
@@ -135,6 +136,17 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
     for name, r in (result.get("identified_roster") or {}).items():
         out.print(f"identified roster for {name}: {r['rows']:,} rows, encrypted to key "
                   f"{r['fingerprint']} ({r['file']})", highlight=False)
+    q = result.get("report")
+    if q:
+        out.print(f"match-quality report: {run_dir / 'match_quality.html'} ({q['flags']} "
+                  f"flag(s) to look at)", highlight=False)
+        if "measured" in q:
+            m = q["measured"]
+            out.print(f"the model's pairwise estimates at the threshold against the truth: "
+                      f"precision {q['est_precision']:.3f} estimated, "
+                      f"{m['measured_precision']:.3f} measured; recall "
+                      f"{q['est_recall']:.3f} estimated, {m['measured_recall']:.3f} measured",
+                      highlight=False)
     out.print(f"run folder: [bold]{run_dir}[/] (" + ", ".join(
         sorted(p.name for p in run_dir.iterdir())) + ")", highlight=False)
     if truth is not None:
@@ -224,6 +236,31 @@ def check(
         raise SstError(f"quarantined share {100 * result.quarantined_share:.1f} % is over the "
                        f"limit of {100 * settings.ingest.quarantine_limit:.1f} %",
                        where=str(extract), hint="a run would stop on this file")
+
+
+@app.command()
+@_one_line_errors
+def report(
+    run_folder: Annotated[Path, typer.Argument(help="A finished run folder (OUT/<run id>/).")],
+    truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: add measured "
+                                                  "precision and recall.")] = None,
+) -> None:
+    """Rebuild match_quality.html and match_quality.json of a finished run.
+
+    Night over night compares with the run the manifest names as the previous one, when it
+    is still in the same output root. The manifest keeps the fingerprints of the report the
+    run wrote; a rebuilt report replaces those two files only."""
+    import json
+
+    from pipeline.report import REPORT_HTML, write_report
+
+    manifest_path = Path(run_folder) / "manifest.json"
+    if not manifest_path.is_file():
+        raise SstError("not a finished run folder (no manifest.json)", where=str(run_folder),
+                       hint="give OUT/<run id>/ of a run that completed")
+    summary = write_report(Path(run_folder), json.loads(manifest_path.read_text()), truth=truth)
+    out.print(f"report written: {Path(run_folder) / REPORT_HTML} and match_quality.json "
+              f"({summary['flags']} flag(s) to look at)", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -30,7 +30,8 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert run_dir.parent == out and run_dir.name.startswith("20261125-")
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "community_counts.csv", "id_state.parquet", "linkage_model.json",
-        "linkage_pairs.parquet", "linkage_records.parquet", "manifest.json", "quarantine.csv",
+        "linkage_pairs.parquet", "linkage_records.parquet", "manifest.json",
+        "match_quality.html", "match_quality.json", "quarantine.csv",
         "shared_family_roster.parquet"]                 # no recipients: no identified roster
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["run_id"] == run_dir.name and manifest["night"] == "20261125"
@@ -38,7 +39,7 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert manifest["outputs"]["quarantine.csv"]["sha256"]
     from hashing import LinkageKey
 
-    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff"]
+    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff", "report"]
     assert manifest["identified_roster"] == {}
     assert manifest["linkage_key_id"] == LinkageKey.load().key_id
     assert {a: e["records"] for a, e in manifest["encoded"].items()} == {

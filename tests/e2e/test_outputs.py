@@ -79,10 +79,11 @@ def test_run_folder_holds_every_output(two_nights: dict) -> None:
     assert sorted(p.name for p in run.iterdir()) == sorted([
         "community_counts.csv", ID_STATE, "identified_roster.navigator_a.enc",
         "identified_roster.navigator_b.enc", "linkage_model.json", "linkage_pairs.parquet",
-        "linkage_records.parquet",
-        "manifest.json", "quarantine.csv", ROSTER])
+        "linkage_records.parquet", "manifest.json", "match_quality.html", "match_quality.json",
+        "quarantine.csv", ROSTER])
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff"]
+    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff", "report"]
+    assert manifest["outputs"]["match_quality.html"]["sha256"]
     for name in ("community_counts.csv", ROSTER, ID_STATE, "identified_roster.navigator_a.enc"):
         assert len(manifest["outputs"][name]["sha256"]) == 64
     assert manifest["linkage_key_id"].startswith("k1-")
