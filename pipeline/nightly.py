@@ -312,11 +312,10 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
                   f"{f['new']:,} new, {f['retired']:,} retired. "
                   f"Community counts: {roster['community_cells_withheld']} of "
                   f"{roster['community_cells']} cells withheld."]
-    if (run_dir / "match_quality.html").exists():
-        lines += ["", f"**Match-quality report** for analysts: "
-                  f"[match_quality.html]({(run_dir / 'match_quality.html').as_uri()}) "
-                  f"(`{run_dir / 'match_quality.html'}`), with its figures in "
-                  "`match_quality.json`."]
+    html = Path(run_dir).resolve() / "match_quality.html"
+    if html.exists():
+        lines += ["", f"**Match-quality report** for analysts: [match_quality.html]"
+                  f"({html.as_uri()}) (`{html}`), with its figures in `match_quality.json`."]
     if "identified_roster" in manifest:
         who = ", ".join(f"{n} ({r['rows']:,} rows)"
                         for n, r in manifest["identified_roster"].items())
