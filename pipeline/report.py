@@ -1110,22 +1110,30 @@ def _chart_sizes(report: dict[str, Any], fig: Any) -> bool:
     return True
 
 
+def _barh(fig: Any, names: list[str], values: list[int], colors: list[str], xlabel: str,
+          title: str) -> Any:
+    """A horizontal bar per name, first at the top (the report's list-like charts)."""
+    fig.set_size_inches(6, 0.35 * len(names) + 0.9)
+    ax = fig.subplots()
+    ax.barh(names, values, color=colors)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
 def _chart_agency_pairs(report: dict[str, Any], fig: Any) -> bool:
     links = report["clusters"]["links_by_agency_pair"]
     if not links:
         return False
     names = list(links)
-    fig.set_size_inches(6, 0.35 * len(names) + 0.9)
-    ax = fig.subplots()
-    colors = [_BLUE if len(set(n.split("+"))) > 1 else _GREY for n in names]
-    ax.barh(names, [links[n] for n in names], color=colors)
-    ax.invert_yaxis()
-    ax.set_xlabel("links kept")
-    ax.set_title("Links by agency pair (blue: across agencies)")
+    ax = _barh(fig, names, [links[n] for n in names],
+               [_BLUE if len(set(n.split("+"))) > 1 else _GREY for n in names],
+               "links kept", "Links by agency pair (blue: across agencies)")
     for i, n in enumerate(names):
         ax.annotate(f"{links[n]:,}", (links[n], i), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
-    ax.grid(axis="x", alpha=0.3)
     return True
 
 
@@ -1133,16 +1141,11 @@ def _chart_blocking(report: dict[str, Any], fig: Any) -> bool:
     rules = report["blocking"]["rules"]
     if not rules:
         return False
-    fig.set_size_inches(6, 0.35 * len(rules) + 0.9)
-    ax = fig.subplots()
-    names = [r["rule"] for r in rules]
-    colors = [_RED if r["capped_blocks"] else _BLUE for r in rules]
-    ax.barh(names, [max(r["pairs"], 0) for r in rules], color=colors)
-    ax.invert_yaxis()
+    ax = _barh(fig, [r["rule"] for r in rules], [max(r["pairs"], 0) for r in rules],
+               [_RED if r["capped_blocks"] else _BLUE for r in rules],
+               "candidate pairs the rule produced (log scale; before de-duplication)",
+               "Pairs per blocking rule (red: some blocks capped)")
     ax.set_xscale("log")
-    ax.set_xlabel("candidate pairs the rule produced (log scale; before de-duplication)")
-    ax.set_title("Pairs per blocking rule (red: some blocks capped)")
-    ax.grid(axis="x", alpha=0.3)
     return True
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from stages import run_night
 
 from pipeline import report as R
 
@@ -54,30 +54,8 @@ def chromium() -> Path:
 def report_html(small_night: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``match_quality.html`` of the small synthetic night, with its truth (stages run as
     plain functions, the report written before the manifest as the flow does)."""
-    from data_contracts import AGENCIES, find_extracts
-    from pipeline import nightly
-    from pipeline.config import load_settings
-    from pipeline.run_folder import RunFolder
-
     out = tmp_path_factory.mktemp("report_browser") / "runs"
-    settings = load_settings(None)
-    night, paths = find_extracts(small_night, None)
-    with RunFolder(out, night) as run:
-        started = datetime.now(UTC)
-        summaries = [nightly.ingest_agency(paths[a], a, night, settings, run.staging)
-                     for a in AGENCIES]
-        encoded = [nightly.encode_agency(nightly.persons_path(run.staging, a, night), a,
-                                         night, settings, run.exchange) for a in AGENCIES]
-        linkage = nightly.link_night({e["agency"]: run.exchange / e["file"] for e in encoded},
-                                     settings, run.partial)
-        published = nightly.publish_night(run.partial, out, night, settings)
-        manifest = nightly.build_manifest(
-            run_id=run.run_id, night=night, started=started, settings=settings,
-            summaries=summaries, stages=["ingest", "encode", "link", "publish"],
-            encoded=encoded, linkage=linkage, published=published)
-        R.write_report(run.partial, manifest, truth=small_night / "truth")
-        run_dir = run.commit(manifest)
-    return run_dir / R.REPORT_HTML
+    return run_night(small_night, out, None, small_night / "truth")["run_dir"] / R.REPORT_HTML
 
 
 def test_report_renders_offline_without_errors(chromium: Path, report_html: Path,
