@@ -27,8 +27,10 @@ demo: venv
 	@test -f $(DEMO)/linkage.key || $(BIN)/sst-link keygen --out $(DEMO)/linkage.key
 	@test -f $(DEMO)/keys/demo_navigator.private.pem || $(BIN)/sst-link recipient-keygen \
 	    --name demo_navigator --out $(DEMO)/keys
+	@printf '# made by make demo: the demo recipient of the identified roster\n[handoff.recipients]\ndemo_navigator = "%s"\n' \
+	    "$(abspath $(DEMO))/keys/demo_navigator.public.pem" > $(DEMO)/demo.toml
 	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
-	    --out $(DEMO)/runs --config configs/demo.toml --truth $(DEMO)/extracts/truth
+	    --out $(DEMO)/runs --config $(DEMO)/demo.toml --truth $(DEMO)/extracts/truth
 	@run=$$(ls -d $(DEMO)/runs/2*/ | sort | tail -1); rm -f $(DEMO)/identified_roster.csv; \
 	    echo "program staff decrypt the identified roster with their private key:"; \
 	    echo "  sst-link decrypt --in $${run}identified_roster.demo_navigator.enc" \

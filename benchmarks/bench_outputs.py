@@ -102,8 +102,9 @@ def bench(scale: str, seed: int) -> dict:
         csv = pd.read_csv(runs[n] / "community_counts.csv", dtype=str, keep_default_na=False)
         fam = pq.read_table(runs[n] / "shared_family_roster.parquet").to_pandas() \
             .drop_duplicates("family_id")
-        communities = sorted(set(pd.read_csv(HERE.parent / "configs" / "communities.csv",
-                                             dtype=str)["community"]))
+        communities = [*sorted(set(pd.read_csv(HERE.parent / "configs" / "communities.csv",
+                                               dtype=str)["community"])),
+                       "Other Maryland", "Out of state", "Unknown"]
         table = suppression.community_table(fam, communities)
         ranges = suppression.audit(suppression.suppress(table),
                                    suppression.statewide_totals(table))

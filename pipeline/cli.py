@@ -258,7 +258,16 @@ def report(
     if not manifest_path.is_file():
         raise SstError("not a finished run folder (no manifest.json)", where=str(run_folder),
                        hint="give OUT/<run id>/ of a run that completed")
-    summary = write_report(Path(run_folder), json.loads(manifest_path.read_text()), truth=truth)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SstError(f"cannot read the run's manifest ({type(exc).__name__})",
+                       where=str(manifest_path), hint="the run folder is damaged; restore it "
+                       "from backup") from None
+    if not isinstance(manifest, dict) or "linkage" not in manifest:
+        raise SstError("the manifest is not a linkage run's manifest", where=str(manifest_path),
+                       hint="give the folder of a run that ran the link stage")
+    summary = write_report(Path(run_folder), manifest, truth=truth)
     out.print(f"report written: {Path(run_folder) / REPORT_HTML} and match_quality.json "
               f"({summary['flags']} flag(s) to look at)", highlight=False, soft_wrap=True)
 

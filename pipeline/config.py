@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from data_contracts import ConfigError, ContractSettings
+from data_contracts import ConfigError, ContractSettings, SstError
 from data_contracts.communities import load_crosswalk
 from hashing.settings import EncodingSettings
 from linkage.settings import LinkageSettings
@@ -169,6 +169,26 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_recipients(handoff: HandoffSettings) -> None:
+    """Every recipient's name and public key, before any data is read (a bad key found at
+    the handoff stage would fail the night after everything else had run)."""
+    from pipeline.handoff import check_recipient_name, public_key_fingerprint
+
+    for name, value in handoff.recipients.items():
+        where = f"handoff.recipients.{name}"
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where} must be the path of a public key", where=where,
+                              hint='make one with `sst-link recipient-keygen`; write '
+                                   f'{name} = "path/to/{name}.public.pem"')
+        try:
+            check_recipient_name(name)
+            public_key_fingerprint(handoff.recipient_paths()[name])
+        except SstError as exc:
+            raise ConfigError(f"recipient {name!r}: {exc.one_line()}", where=where,
+                              hint="fix the path, or run `sst-link recipient-keygen --name "
+                                   "NAME --out DIR` and list its .public.pem") from None
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Defaults from ``configs/default.toml``, overlaid with ``path`` if given.
 
@@ -209,11 +229,9 @@ def load_settings(path: Path | None = None) -> Settings:
     if settings.handoff.chunk_rows < 1:
         raise ConfigError("handoff.chunk_rows must be at least 1", where="handoff.chunk_rows",
                           hint="the default is 50000")
-    for name, value in settings.handoff.recipients.items():
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"handoff.recipients.{name} must be the path of a public key",
-                              where=f"handoff.recipients.{name}",
-                              hint='make one with `sst-link recipient-keygen`; write '
-                                   f'{name} = "path/to/{name}.public.pem"')
+    if not isinstance(settings.handoff.chunk_rows, int):
+        raise ConfigError("handoff.chunk_rows must be a whole number",
+                          where="handoff.chunk_rows", hint="the default is 50000")
+    _check_recipients(settings.handoff)
     load_crosswalk(settings.communities.crosswalk_path)     # fail before reading any data
     return settings

@@ -93,7 +93,7 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import pandas as pd
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -145,7 +145,8 @@ class RecipientKeys:
 # ----------------------------------------------------------------------------- keys
 
 
-def _check_name(name: str, what: str = "recipient name") -> str:
+def check_recipient_name(name: str, what: str = "recipient name") -> str:
+    """``name`` if it can name a recipient's files; else the one-line error."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise HandoffError(f"invalid {what} {name!r}",
                            hint="use 1-64 letters, digits, '_', '.' or '-', starting with a "
@@ -190,7 +191,7 @@ def generate_recipient(name: str, out_dir: Path,
         HandoffError: bad name, empty passphrase, either file already exists, or the files
             cannot be written.
     """
-    _check_name(name)
+    check_recipient_name(name)
     if passphrase is not None and len(passphrase) == 0:
         raise HandoffError("the passphrase is empty", hint="give a non-empty passphrase, or "
                            "none for an unencrypted private key")
@@ -250,7 +251,7 @@ def _load_public_key(path: Path) -> x25519.X25519PublicKey:
                                 "its recipient")
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise HandoffError("not a PEM public key", where=str(path),
                            hint="give the <name>.public.pem that `sst-link recipient-keygen` "
                                 "wrote") from None
@@ -278,7 +279,7 @@ def _load_private_key(path: Path, passphrase: bytes | None) -> x25519.X25519Priv
                            hint=f"use --passphrase-file FILE or set {PASSPHRASE_ENV}")
     try:
         key = serialization.load_pem_private_key(data, passphrase if encrypted else None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         if encrypted:
             raise HandoffError("wrong passphrase for the private key", where=str(path),
                                hint="check the passphrase file or "
@@ -437,7 +438,7 @@ class RosterWriter:
         if len(set(self.columns)) != len(self.columns):
             raise HandoffError("the roster's columns are not unique")
         chunk_size = _check_chunk_size(chunk_size)
-        keys = {_check_name(name): _load_public_key(Path(path))
+        keys = {check_recipient_name(name): _load_public_key(Path(path))
                 for name, path in recipients.items()}
         out_dir = Path(out_dir)
         try:

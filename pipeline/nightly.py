@@ -40,7 +40,7 @@ from data_contracts import (
     load_extract,
     parse_night,
 )
-from data_contracts.communities import load_crosswalk
+from data_contracts.communities import OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN, load_crosswalk
 from data_contracts.errors import EncodedFormatError
 from hashing import LinkageKey, encode_file
 from linkage.inputs import read_night
@@ -392,7 +392,10 @@ def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
     pq.write_table(state, run_dir / ID_STATE)
     families = roster.to_pandas()[["family_id", "community", "systems"]] \
         .drop_duplicates("family_id")
-    communities = sorted(set(load_crosswalk(settings.communities.crosswalk_path).values()))
+    # every community always has its rows, the fallbacks too: a row that appeared only
+    # when it had families would publish that its count is 0 or not
+    communities = [*sorted(set(load_crosswalk(settings.communities.crosswalk_path).values())),
+                   OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN]
     table = suppression.community_table(families, communities)
     published = suppression.suppress(table, settings.publish.suppression_threshold)
     suppression.to_csv_frame(published).to_csv(run_dir / COMMUNITY_COUNTS, index=False)

@@ -66,21 +66,34 @@ _ROUNDS = 8
 """Assignment rounds: each lets ids that lost a group try their next-best one."""
 
 
-def state_key(root: Path) -> bytes:
-    """The output root's state key (16 bytes), created 0600 on first use.
+def state_key(root: Path, *, create: bool = True) -> bytes:
+    """The output root's state key (16 bytes); created 0600 on first use when ``create``.
 
     Raises:
-        RunFolderError: the file exists but is readable by others or malformed.
+        RunFolderError: the file is missing and must not be created (earlier runs hold id
+            state made with it), is readable by others, or is malformed.
     """
     path = Path(root) / STATE_KEY
     if not path.exists():
+        if not create:
+            raise RunFolderError(
+                "the state key is missing but earlier runs hold id state made with it",
+                where=str(path), hint="restore .sst-state.key from backup (a new key would "
+                "give every family and person a new id); to restart ids on purpose, move "
+                "the earlier run folders out of the output root")
         secret = secrets.token_bytes(16)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:                    # another process made it meanwhile
-            return state_key(root)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(_STATE_KEY_PREFIX + secret.hex() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)          # whole or absent; fails if another run made one
+        except FileExistsError:
+            return state_key(root)
+        finally:
+            tmp.unlink(missing_ok=True)
         return secret
     if path.stat().st_mode & 0o077:
         raise RunFolderError("the state key file is readable by others", where=str(path),
@@ -110,7 +123,18 @@ def previous_state(root: Path, night: str) -> tuple[pd.DataFrame | None, str | N
                   and (p / "manifest.json").is_file() and (p / ID_STATE).is_file())
     if not runs:
         return None, None
-    return pq.read_table(runs[-1] / ID_STATE).to_pandas(), runs[-1].name
+    try:
+        state = pq.read_table(runs[-1] / ID_STATE).to_pandas()
+    except (OSError, pa.ArrowException):
+        raise RunFolderError("the previous run's id state cannot be read",
+                             where=str(runs[-1] / ID_STATE),
+                             hint="restore that run folder from backup, or move it out of the "
+                                  "output root so the night before it is used") from None
+    if list(state.columns) != STATE_SCHEMA.names:
+        raise RunFolderError("the previous run's id state has other columns",
+                             where=str(runs[-1] / ID_STATE),
+                             hint="move that run folder out of the output root")
+    return state, runs[-1].name
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -187,8 +211,10 @@ def assign_ids(group: np.ndarray, record: np.ndarray, prev: pd.DataFrame | None,
             # each old id proposes to the free group holding most of its records
             best = free.sort_values([id_col, "n", "group"], ascending=[True, False, True]) \
                 .drop_duplicates(id_col)
-            # each group keeps the oldest id that proposed to it
-            won = best.sort_values(["group", issued_col, id_col]).drop_duplicates("group")
+            # each group keeps the oldest id that proposed to it (of ids issued the same
+            # night, the one holding most of its records)
+            won = best.sort_values(["group", issued_col, "n", id_col],
+                                   ascending=[True, True, False, True]).drop_duplicates("group")
             assigned = pd.concat([assigned, won.set_index("group")[id_col]])
             issued = pd.concat([issued, won.set_index("group")[issued_col]])
     groups = np.unique(group)
@@ -218,8 +244,8 @@ def build_roster(records: pd.DataFrame, root: Path, night: str
         counts: roster rows, persons and families, and the id carry-over of persons and
         families since the run the state came from.
     """
-    key = state_key(root)
     prev, prev_run = previous_state(root, night)
+    key = state_key(root, create=prev is None)
     pseudo = record_pseudonyms(records["agency"], records["record_id"], key)
     fam = assign_ids(records["family"].to_numpy(), pseudo, prev, "family_id", "family_issued",
                      prefix="F", night=night, key=key)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from pii import found_in, pii_values, prefect_database_files
 
+from data_contracts.communities import OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN
 from pipeline import handoff, suppression
 from pipeline.roster import ID_STATE, ROSTER, ROSTER_SCHEMA
 
@@ -136,9 +137,12 @@ def test_community_counts_are_suppressed_and_undeterminable(two_nights: dict) ->
         assert (csv.loc[csv["suppressed"] == "true", "families"] == "").all()
         # the true table from the roster: published cells are exact ...
         roster = pq.read_table(run / ROSTER).to_pandas().drop_duplicates("family_id")
-        communities = sorted(set(pd.read_csv(ROOT / "configs" / "communities.csv",
-                                             dtype=str)["community"]))
+        communities = [*sorted(set(pd.read_csv(ROOT / "configs" / "communities.csv",
+                                               dtype=str)["community"])),
+                       OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN]
         table = suppression.community_table(roster, communities)
+        # every community has its five rows, a fallback without families too
+        assert set(csv["community"]) == set(communities) and len(csv) == 5 * len(communities)
         merged = csv.merge(table, on=["community", "systems"], suffixes=("", "_true"))
         assert len(merged) == len(csv) == len(table)
         pub = merged[merged["suppressed"] == "false"]

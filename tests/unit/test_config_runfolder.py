@@ -32,6 +32,10 @@ def test_defaults_round_trip_and_override(tmp_path: Path) -> None:
     ('[ingest]\nquarantine_limit = "5%"\n', "ingest.quarantine_limit has the wrong type"),
     ("[ingest]\nquarantine_limit = 5\n", "between 0 and 1"),
     ("[ingest\n", "not valid TOML"),
+    ("[handoff]\nchunk_rows = 1000.0\n", "handoff.chunk_rows must be a whole number"),
+    ('[handoff.recipients]\nbob = "/nonexistent/bob.public.pem"\n',
+     "handoff.recipients.bob: recipient 'bob': /nonexistent/bob.public.pem: public key file"),
+    ('[handoff.recipients]\n"b o b" = "x.pem"\n', "invalid recipient name 'b o b'"),
 ])
 def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, fragment: str) -> None:
     cfg = tmp_path / "c.toml"

@@ -149,3 +149,27 @@ def test_roster_columns_ids_and_rerun(tmp_path: Path) -> None:
     roster3, _, _ = build_roster(nxt, tmp_path, "20261126")
     assert roster3.equals(roster2)
     assert previous_state(tmp_path, "20261126")[1] == "20261125-20261125T070000Z-aaaaaa"
+
+
+def test_of_two_ids_issued_the_same_night_the_larger_overlap_wins_a_merge() -> None:
+    prev = _state(list(range(1, 12)), ["Fbbbb"] * 10 + ["Faaaa"], ["20261125"] * 11)
+    assert set(_assign([0] * 11, list(range(1, 12)), prev)) == {"Fbbbb"}
+
+
+def test_missing_state_key_with_earlier_state_is_an_error(tmp_path: Path) -> None:
+    _, state, _ = build_roster(_records(), tmp_path, "20261125")
+    _commit(tmp_path, "20261125-20261125T070000Z-aaaaaa", state)
+    (tmp_path / STATE_KEY).unlink()
+    with pytest.raises(RunFolderError, match="state key is missing"):
+        build_roster(_records(), tmp_path, "20261126")
+    assert not (tmp_path / STATE_KEY).exists()          # no new key made behind our back
+
+
+def test_unreadable_previous_state_is_one_clear_error(tmp_path: Path) -> None:
+    _, state, _ = build_roster(_records(), tmp_path, "20261125")
+    _commit(tmp_path, "20261125-20261125T070000Z-aaaaaa", state)
+    path = tmp_path / "20261125-20261125T070000Z-aaaaaa" / ID_STATE
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(RunFolderError, match="id state cannot be read") as exc:
+        build_roster(_records(), tmp_path, "20261126")
+    assert "move it out of the output root" in str(exc.value)
