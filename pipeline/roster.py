@@ -150,19 +150,24 @@ def _hex_ids(prefix: str, values: np.ndarray) -> np.ndarray:
     return text.view("S17").ravel().astype(str).astype(object)
 
 
-def _new_ids(prefix: str, smallest: np.ndarray, key: bytes, taken: set[str]) -> np.ndarray:
-    """Ids of new groups from their smallest record pseudonym; rehashed on a collision."""
+def _new_ids(prefix: str, smallest: np.ndarray, key: bytes, taken: pd.Index) -> np.ndarray:
+    """Ids of new groups from their smallest record pseudonym; rehashed on a collision with
+    an id in ``taken`` (unique) or another new one."""
     ids = np.empty(len(smallest), dtype=object)
     todo = np.arange(len(smallest))
+    issued: set[str] = set()
     salt = 0
     while len(todo):
         n = len(todo)
         h = siphash24_rows(key, [np.full(n, ord(prefix), np.uint64), smallest[todo],
                                  np.full(n, salt, np.uint64)])
         cand = _hex_ids(prefix, h)
-        ok = ~pd.Index(cand).duplicated(keep="first") & ~pd.Index(cand).isin(taken)
+        index = pd.Index(cand)
+        ok = ~index.duplicated(keep="first") & (taken.get_indexer(index) < 0)
+        if issued:
+            ok &= ~index.isin(issued)
         ids[todo[ok]] = cand[ok]
-        taken.update(cand[ok].tolist())
+        issued.update(cand[ok].tolist())
         todo = todo[~ok]
         salt += 1
     return ids
@@ -195,39 +200,53 @@ def assign_ids(group: np.ndarray, record: np.ndarray, prev: pd.DataFrame | None,
         night: tonight, recorded as the issue night of new ids.
         key: the state key.
     """
-    cur = pd.DataFrame({"record": record, "group": group})
-    assigned = pd.Series(dtype=object)          # group -> old id
-    issued = pd.Series(dtype=object)
-    n_old = 0
+    group = np.asarray(group, dtype=np.int64)
+    codes, groups = pd.factorize(group, sort=True)           # dense group codes 0..G-1
+    owner = np.full(len(groups), -1, dtype=np.int64)          # group code -> old id code
+    old_ids = np.empty(0, dtype=object)
+    old_issued = np.empty(0, dtype=object)
     if prev is not None and len(prev):
-        n_old = int(prev[id_col].nunique())
-        ov = (cur.merge(prev[["record", id_col, issued_col]], on="record")
-              .groupby(["group", id_col, issued_col], sort=False).size()
-              .rename("n").reset_index())
+        # everything below works on integer codes: old ids factorized once, their issue
+        # night and their place in id order as integers (statewide, sorting two million
+        # id strings per round was most of the stage's time)
+        old_code, old_ids = pd.factorize(prev[id_col])       # first-seen order (stable)
+        night_code, nights = pd.factorize(prev[issued_col])  # a few distinct nights
+        night_int = pd.to_numeric(pd.Series(nights), errors="coerce").fillna(0) \
+            .astype(np.int64).to_numpy()
+        first_row = np.full(len(old_ids), -1, dtype=np.int64)
+        first_row[old_code[::-1]] = np.arange(len(old_code))[::-1]   # each id's first row
+        old_issued = np.asarray(nights, dtype=object)[night_code[first_row]]
+        issued_int = night_int[night_code[first_row]]
+        ov = (pd.DataFrame({"record": record, "group": codes})
+              .merge(pd.DataFrame({"record": prev["record"].to_numpy(), "old": old_code}),
+                     on="record")
+              .groupby(["group", "old"], sort=False).size().rename("n").reset_index())
+        ov["issued"] = issued_int[ov["old"].to_numpy()]
+        old_taken = np.zeros(len(old_ids), dtype=bool)
         for _ in range(_ROUNDS):
-            free = ov[~ov["group"].isin(assigned.index) & ~ov[id_col].isin(assigned.values)]
+            free = ov[(owner[ov["group"].to_numpy()] < 0) & ~old_taken[ov["old"].to_numpy()]]
             if free.empty:
                 break
             # each old id proposes to the free group holding most of its records
-            best = free.sort_values([id_col, "n", "group"], ascending=[True, False, True]) \
-                .drop_duplicates(id_col)
+            best = free.sort_values(["old", "n", "group"], ascending=[True, False, True]) \
+                .drop_duplicates("old")
             # each group keeps the oldest id that proposed to it (of ids issued the same
             # night, the one holding most of its records)
-            won = best.sort_values(["group", issued_col, "n", id_col],
+            won = best.sort_values(["group", "issued", "n", "old"],
                                    ascending=[True, True, False, True]).drop_duplicates("group")
-            assigned = pd.concat([assigned, won.set_index("group")[id_col]])
-            issued = pd.concat([issued, won.set_index("group")[issued_col]])
-    groups = np.unique(group)
-    fresh = groups[~np.isin(groups, assigned.index.to_numpy())]
-    smallest = cur.groupby("group")["record"].min()
-    taken = set(prev[id_col].unique().tolist()) if prev is not None else set()
-    taken.update(assigned.tolist())
-    new = _new_ids(prefix, smallest.reindex(fresh).to_numpy(np.uint64), key, taken)
-    ids = pd.concat([assigned, pd.Series(new, index=fresh)])
-    issued = pd.concat([issued, pd.Series(night, index=fresh)])
-    return Assignment(ids=ids.reindex(group).to_numpy(), issued=issued.reindex(group).to_numpy(),
-                      stats={"groups": len(groups), "kept": len(assigned), "new": len(fresh),
-                             "retired": n_old - len(assigned)})
+            owner[won["group"].to_numpy()] = won["old"].to_numpy()
+            old_taken[won["old"].to_numpy()] = True
+    kept = owner >= 0
+    fresh = np.flatnonzero(~kept)
+    smallest = pd.Series(record).groupby(codes).min().to_numpy(np.uint64)
+    new = _new_ids(prefix, smallest[fresh], key, pd.Index(old_ids))
+    ids = np.empty(len(groups), dtype=object)
+    issued = np.empty(len(groups), dtype=object)
+    ids[kept], issued[kept] = old_ids[owner[kept]], old_issued[owner[kept]]
+    ids[fresh], issued[fresh] = new, night
+    return Assignment(ids=ids[codes], issued=issued[codes],
+                      stats={"groups": len(groups), "kept": int(kept.sum()),
+                             "new": len(fresh), "retired": len(old_ids) - int(kept.sum())})
 
 
 def build_roster(records: pd.DataFrame, root: Path, night: str
