@@ -20,12 +20,13 @@ turns those numbers into opaque ids that survive from one night to the next:
 * A group (family or person) of tonight inherits an id of last night when their members
   overlap. Each old id goes to the group that holds most of its records (a split keeps the
   id on the larger part); a group claimed by several old ids keeps the oldest (a merge
-  keeps the older id); an old id that lost goes to its next-largest group still without an
-  id. Groups left without one get a new id: keyed SipHash of the group's smallest record
+  keeps the older id; of ids issued the same night, the one holding most of its records,
+  then the first in the state); an old id that lost goes to its next-largest group still
+  without an id. Groups left without one get a new id: keyed SipHash of the group's smallest record
   pseudonym, so a rerun from the same state issues the same new ids.
 
-Everything here is vectorized over records (pandas merges and group-bys); the only loop is
-over the few assignment rounds.
+Everything here is vectorized over records (pandas merges and group-bys on integer codes);
+the only loop is over the few assignment rounds.
 """
 
 from __future__ import annotations
