@@ -67,6 +67,7 @@ def bench(scale: str, seed: int) -> dict:
     from flows import nightly_linkage
     from hashing import LinkageKey
     from pipeline import handoff, suppression
+    from pipeline.nightly import published_communities
 
     work = Path(tempfile.mkdtemp(prefix=f"sst-outputs-{scale}-"))
     LinkageKey.generate(work / "linkage.key")
@@ -102,10 +103,8 @@ def bench(scale: str, seed: int) -> dict:
         csv = pd.read_csv(runs[n] / "community_counts.csv", dtype=str, keep_default_na=False)
         fam = pq.read_table(runs[n] / "shared_family_roster.parquet").to_pandas() \
             .drop_duplicates("family_id")
-        communities = [*sorted(set(pd.read_csv(HERE.parent / "configs" / "communities.csv",
-                                               dtype=str)["community"])),
-                       "Other Maryland", "Out of state", "Unknown"]
-        table = suppression.community_table(fam, communities)
+        table = suppression.community_table(
+            fam, published_communities(HERE.parent / "configs" / "communities.csv"))
         ranges = suppression.audit(suppression.suppress(table),
                                    suppression.statewide_totals(table))
         pub = csv[(csv["suppressed"] == "false") & (csv["systems"] != "ALL")]

@@ -370,6 +370,14 @@ IDENTIFIED_COLUMNS: tuple[str, ...] = (
 joined on the agency side; no SSN: staff find the family by name and address)."""
 
 
+def published_communities(crosswalk: Path) -> list[str]:
+    """The communities of ``community_counts.csv``, in order: the crosswalk's, then the
+    fallbacks. Every one always has its rows: a row that appeared only when it had
+    families would publish whether its count is 0."""
+    return [*sorted(set(load_crosswalk(crosswalk).values())), OTHER_MARYLAND, OUT_OF_STATE,
+            UNKNOWN]
+
+
 def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
                   ) -> dict[str, Any]:
     """The publish stage on the linkage side: from ``linkage_records.parquet`` in
@@ -392,11 +400,8 @@ def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
     pq.write_table(state, run_dir / ID_STATE)
     families = roster.to_pandas()[["family_id", "community", "systems"]] \
         .drop_duplicates("family_id")
-    # every community always has its rows, the fallbacks too: a row that appeared only
-    # when it had families would publish that its count is 0 or not
-    communities = [*sorted(set(load_crosswalk(settings.communities.crosswalk_path).values())),
-                   OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN]
-    table = suppression.community_table(families, communities)
+    table = suppression.community_table(
+        families, published_communities(settings.communities.crosswalk_path))
     published = suppression.suppress(table, settings.publish.suppression_threshold)
     suppression.to_csv_frame(published).to_csv(run_dir / COMMUNITY_COUNTS, index=False)
     withheld = int(published["suppressed"].sum())
