@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +47,17 @@ from linkage.link import link_records
 
 from . import handoff, suppression
 from .config import Settings
-from .roster import ID_STATE, ROSTER, build_roster
-from .run_folder import sha256_of, write_private
-
-
-def software_version() -> str:
-    """Installed version of sst-linkage."""
-    try:
-        return metadata.version("sst-linkage")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0+unknown"
+from .roster import build_roster
+from .run_folder import (
+    ID_STATE,
+    LINKAGE_MODEL,
+    LINKAGE_PAIRS,
+    LINKAGE_RECORDS,
+    ROSTER,
+    sha256_of,
+    software_version,
+    write_private,
+)
 
 
 def night_of(extract: Path) -> str:
@@ -323,9 +323,6 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-LINKAGE_RECORDS = "linkage_records.parquet"
-LINKAGE_MODEL = "linkage_model.json"
-LINKAGE_PAIRS = "linkage_pairs.parquet"
 
 
 def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> dict[str, Any]:

@@ -44,7 +44,6 @@ import os
 import re
 import tempfile
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +54,16 @@ import pyarrow.parquet as pq
 
 from data_contracts import SstError
 
+from .run_folder import (
+    ID_STATE,
+    LINKAGE_MODEL,
+    LINKAGE_PAIRS,
+    LINKAGE_RECORDS,
+    MANIFEST,
+    software_version,
+)
+from .suppression import SYSTEMS_COMBINATIONS
+
 REPORT_VERSION = 1
 """Version of the report's JSON layout (``report_version``); bumped on any breaking change."""
 REPORT_JSON = "match_quality.json"
@@ -64,15 +73,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "match_quality.schem
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "match_quality.html.j2"
 
-# Files of the run folder the report reads (the names pipeline.nightly / pipeline.roster
-# write; repeated here so that building a report imports no linkage code).
-LINKAGE_RECORDS = "linkage_records.parquet"
-LINKAGE_MODEL = "linkage_model.json"
-LINKAGE_PAIRS = "linkage_pairs.parquet"
-ID_STATE = "id_state.parquet"
-MANIFEST = "manifest.json"
-
-SYSTEM_COMBINATIONS = ("DHS+DJS", "DHS+DPSCS", "DJS+DPSCS", "DHS+DJS+DPSCS")
+SYSTEM_COMBINATIONS = SYSTEMS_COMBINATIONS
 """Combinations of systems of a multi-system family, always listed (zero when none)."""
 
 SUSPICION_RULES: dict[str, float] = {
@@ -136,13 +137,6 @@ def _logit2(p: float) -> float | None:
     if not 0.0 < p < 1.0:
         return None
     return math.log2(p / (1.0 - p))
-
-
-def _software() -> str:
-    try:
-        return metadata.version("sst-linkage")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
 
 
 def _size_table(sizes: np.ndarray, key: str, count: str) -> list[dict[str, int]]:
@@ -796,7 +790,7 @@ def build_report(run_dir: Path, manifest: dict[str, Any], truth: Path | None = N
         "night": manifest.get("night"),
         # ISO 8601 basic format, like the run id (no YYYY-MM-DD that reads as a date)
         "generated_at": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
-        "software": _software(),
+        "software": software_version(),
         "previous_run": prev_dir.name if prev_dir else None,
         "headline": _headline(manifest, prev_manifest, prev_dir.name if prev_dir else None),
         "model": _model(model_json),

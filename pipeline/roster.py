@@ -45,8 +45,8 @@ import pyarrow.parquet as pq
 from data_contracts import RunFolderError
 from hashing._kernels import siphash24_rows, siphash_strings
 
-ROSTER = "shared_family_roster.parquet"
-ID_STATE = "id_state.parquet"
+from .run_folder import ID_STATE, MANIFEST
+
 STATE_KEY = ".sst-state.key"
 _STATE_KEY_PREFIX = "sst-state-key-v1:"
 
@@ -121,7 +121,7 @@ def previous_state(root: Path, night: str) -> tuple[pd.DataFrame | None, str | N
     """
     runs = sorted(p for p in Path(root).iterdir()
                   if p.is_dir() and not p.name.startswith(".") and p.name[:8] < night
-                  and (p / "manifest.json").is_file() and (p / ID_STATE).is_file())
+                  and (p / MANIFEST).is_file() and (p / ID_STATE).is_file())
     if not runs:
         return None, None
     try:

@@ -24,6 +24,7 @@ import secrets
 import shutil
 import time
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,9 +32,26 @@ from typing import Any
 from data_contracts import RunFolderError
 from data_contracts._contract import sha256_file
 
+MANIFEST = "manifest.json"
+LINKAGE_RECORDS = "linkage_records.parquet"
+LINKAGE_MODEL = "linkage_model.json"
+LINKAGE_PAIRS = "linkage_pairs.parquet"
+ROSTER = "shared_family_roster.parquet"
+ID_STATE = "id_state.parquet"
+"""Files of a run folder that later stages and the report read back (one place for the
+names; this module imports no linkage code, so the report can use them cheaply)."""
+
 LOCK_NAME = ".sst-run.lock"
 AGENCY_SIDE = ".agency-side"
 EXCHANGE = ".exchange"
+
+
+def software_version() -> str:
+    """Installed version of sst-linkage (recorded in the manifest and the report)."""
+    try:
+        return metadata.version("sst-linkage")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
 
 
 def new_run_id(night: str, now: datetime | None = None) -> str:
@@ -165,11 +183,11 @@ class RunFolder:
             The final run folder.
         """
         manifest = {**manifest, "outputs": self.output_fingerprints()}
-        tmp = self.partial / "manifest.json.tmp"
+        tmp = self.partial / f"{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
-        tmp.rename(self.partial / "manifest.json")
+        tmp.rename(self.partial / MANIFEST)
         os.rename(self.partial, self.final)
         dir_fd = os.open(self.root, os.O_RDONLY)
         try:

@@ -24,7 +24,8 @@ from pii import found_in, pii_values, prefect_database_files
 from data_contracts.communities import OTHER_MARYLAND, OUT_OF_STATE, UNKNOWN
 from pipeline import handoff, suppression
 from pipeline.nightly import published_communities
-from pipeline.roster import ID_STATE, ROSTER, ROSTER_SCHEMA
+from pipeline.roster import ROSTER_SCHEMA
+from pipeline.run_folder import ID_STATE, ROSTER
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,6 @@ import pytest
 
 from data_contracts import RunFolderError
 from pipeline.roster import (
-    ID_STATE,
     ROSTER_SCHEMA,
     STATE_KEY,
     assign_ids,
@@ -23,6 +22,7 @@ from pipeline.roster import (
     record_pseudonyms,
     state_key,
 )
+from pipeline.run_folder import ID_STATE
 
 KEY = bytes(range(16))
 
