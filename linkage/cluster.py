@@ -35,6 +35,7 @@ from .compare import COMPARISON_NAMES, KEY_RULE
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
+CHILD_ROLES = frozenset({"CHILD", "OTHER CHILD"})
 UNKNOWN_COMMUNITY = "Unknown"
 
 
@@ -56,6 +57,10 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
     primary = ~_records.derived(records)
     parental = _records.is_any(records, "relationship", PARENTAL) & ~primary
     youth = _records.is_any(records, "agency", {"DJS"}) & primary
+    # a DHS case's children are the youngest generation too: the parent of a youth or of
+    # an offender is never one of them
+    youth |= _records.is_any(records, "agency", {"DHS"}) & \
+        _records.is_any(records, "relationship", CHILD_ROLES)
     unique = unique_rec[left] & (agency[left] == agency[right])
     same_group_outside_dhs = (tie[left] == tie[right]) & unique
     two_ids = unique & primary[left] & primary[right]

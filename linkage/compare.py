@@ -85,7 +85,8 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("address", ("different ZIP3", "same ZIP3", "same ZIP5, other street",
                            "same ZIP5, similar street (two typos)",
                            "same ZIP5, close street (one typo or house number)",
-                           "same street, unit differs", "same street and unit")),
+                           "same street, unit differs", "same street and unit",
+                           "same house number and street, other ZIP")),
     Comparison("relationship", ("different", "same")),
     Comparison("suffix", ("different (JR and SR)", "same")),
 )
@@ -159,15 +160,21 @@ def _exact_class(records: pa.Table, name: str, left: np.ndarray, right: np.ndarr
     return np.where(exact, np.minimum(cls[left], cls[right]), 0).astype(np.int8)
 
 
-def _unswap(out: np.ndarray, pair_exact: np.ndarray, records: pa.Table, left: np.ndarray,
-            right: np.ndarray) -> None:
+def _unswap(out: np.ndarray, pair_distance: np.ndarray, records: pa.Table,
+            left: np.ndarray, right: np.ndarray) -> None:
     """Given and family name swapped (neither agrees, the name pair in alphabetical order
-    does): both count as exact agreement, in place."""
-    swapped = pair_exact & (out[:, FIRST] >= 0) & (out[:, FIRST] <= 1) & \
+    does): both count as exact agreement, in place; swapped with a typo in one of them
+    (the name pair one typo apart): both count as one typo apart, as it is not known
+    which of the two carries it."""
+    neither = (out[:, FIRST] >= 0) & (out[:, FIRST] <= 1) & \
         (out[:, LAST] >= 0) & (out[:, LAST] <= 1)
+    swapped = neither & (pair_distance < 0.8)
     if swapped.any():
         out[swapped, FIRST] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
         out[swapped, LAST] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
+    typo = neither & (pair_distance >= 0.8) & (pair_distance < 3.4)
+    out[typo, FIRST] = 3
+    out[typo, LAST] = 3
 
 
 def address_levels(zip_level: np.ndarray, street_level: np.ndarray, same_unit: np.ndarray
@@ -175,10 +182,14 @@ def address_levels(zip_level: np.ndarray, street_level: np.ndarray, same_unit: n
     """The address comparison from its parts: the ZIP level (``-1`` unknown, ``0`` other
     ZIP3, ``1`` same ZIP3, ``2`` same ZIP5) where the street is unknown or the ZIP5
     differs, else ``2`` + the street level (``0`` other street .. ``3`` same street), the
-    same street split by whether the unit agrees (both without one agree)."""
+    same street split by whether the unit agrees (both without one agree); the same house
+    number and street with another ZIP is a level of its own, ``7`` (a mistyped ZIP, or
+    the same address in another town: the model weighs which)."""
     on_street = np.where(street_level == 3, np.where(same_unit, 6, 5), 2 + street_level)
     by_zip = (street_level < 0) | ((zip_level >= 0) & (zip_level < 2))
-    return np.where(by_zip, zip_level, on_street).astype(np.int8)
+    level = np.where(by_zip, zip_level, on_street)
+    other_zip = (street_level == 3) & (zip_level >= 0) & (zip_level < 2)
+    return np.where(other_zip, 7, level).astype(np.int8)
 
 
 def relationship_levels(records: pa.Table, left: np.ndarray, right: np.ndarray
@@ -236,7 +247,7 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
         [-1, 4, 3, 2, 1], 0)
     out[:, LAST] += _exact_class(records, "last_name", left, right, out[:, LAST] == 4)
     if "enc_name_pair" in records.column_names:
-        _unswap(out, dist("name_pair") < 0.8, records, left, right)
+        _unswap(out, np.nan_to_num(dist("name_pair"), nan=np.inf), records, left, right)
     out[:, COMPARISON_NAMES.index("relationship")] = relationship_levels(records, left, right)
     for j, comp in enumerate(COMPARISONS):
         if comp.name in _CUTS:

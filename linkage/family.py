@@ -24,7 +24,8 @@ from .compare import COMPARISON_NAMES
 
 ADDRESS_FIELDS = ("street", "unit", "zip")
 SAME_STREET = 5
-"""Address levels from this one up mean the same street in the same ZIP5."""
+"""Address levels from this one up mean the same street (in the same ZIP5, or the same
+house number and street with another ZIP)."""
 
 
 def address_source(records: pa.Table) -> np.ndarray:
@@ -100,3 +101,42 @@ def drop_surname_of_coparents(gamma: np.ndarray) -> None:
     coparent = (gamma[:, col["relationship"]] == 1) & (gamma[:, col["address"]] >= SAME_STREET) \
         & (gamma[:, col["first_name"]] >= 4)
     gamma[coparent, col["last_name"]] = -1
+
+
+MAX_FAMILY = 60
+"""Families larger than this many records get no within-family pass (a family grown that
+large by chaining is for an analyst to look at, not to mine for more links)."""
+
+
+def within_family_pairs(records: pa.Table, family: np.ndarray,
+                        max_family: int = MAX_FAMILY) -> tuple[np.ndarray, np.ndarray]:
+    """Record pairs of one family that belong to different family groups: the records the
+    first pass brought together through their relatives, among which a guardian or contact
+    may be one of the other side's people under a maiden name, a nickname or a typo that no
+    blocking key caught. Pairs the first pass linked are among them, so that the second
+    pass weighs every pair of the family on one scale. Pairs ``left < right``; the work is
+    per family (partitionable by family like blocking is by block)."""
+    n = len(family)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    tie = records.column("family_tie").to_numpy()
+    groups = pd.DataFrame({"family": family, "tie": tie}).drop_duplicates()
+    several = groups["family"].value_counts()
+    several = several[several >= 2].index.to_numpy()
+    rows = np.flatnonzero(np.isin(family, several))
+    order = rows[np.argsort(family[rows], kind="stable")]
+    fam = family[order]
+    starts = np.flatnonzero(np.concatenate([[True], fam[1:] != fam[:-1]]))
+    sizes = np.diff(np.concatenate([starts, [len(order)]]))
+    lefts, rights = [], []
+    for size in np.unique(sizes[(sizes >= 2) & (sizes <= max_family)]):
+        members = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+        i, j = np.triu_indices(size, 1)
+        lefts.append(members[:, i].ravel())
+        rights.append(members[:, j].ravel())
+    if not lefts:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    left, right = np.concatenate(lefts), np.concatenate(rights)
+    keep = tie[left] != tie[right]
+    left, right = left[keep], right[keep]
+    return np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)

@@ -1,7 +1,7 @@
 """The link stage: one night's encoded records -> persons, families, multi-system families.
 
-:func:`link_records` runs blocking, comparison, the model, the threshold, the constraints
-and the clustering on an :class:`linkage.inputs.EncodedNight` and returns a
+:func:`link_records` runs blocking, comparison, the model, the threshold, the constraints,
+the clustering and a second pass inside the families the first one made on an :class:`linkage.inputs.EncodedNight` and returns a
 :class:`LinkResult`: one row per record (no identifier beyond the agency's own record id)
 plus what the report and the manifest need (model parameters, blocking statistics,
 estimated precision and recall, timings). Each step is a plain function of its own module;
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from hashing.blocking import RULES
 
@@ -23,7 +24,8 @@ from . import cluster, family
 from .blocking import candidate_pairs
 from .compare import compare
 from .inputs import EncodedNight
-from .model import FSModel, choose_threshold, estimates_at, fit, score
+from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, \
+    relatives_model, score
 from .plaintext import compare_plaintext
 from .settings import LinkageSettings
 
@@ -157,9 +159,23 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     person, accepted = cluster.persons(records, left, right, p, pairs.left[conflict],
                                        pairs.right[conflict], unique)
     families = cluster.families(records, person)
+    lap("clustering")
+    within = {"pairs": 0, "links": 0}
+    if settings.within_families:
+        extra = _within_families(records, families, comparator, model, threshold, unique)
+        if extra is not None:
+            fl, fr, fp, cl, cr = extra
+            within = {"pairs": model.sessions["within families"]["pairs"],
+                      "links": int(len(fl))}
+            left, right, p = _strongest(np.concatenate([left, fl]),
+                                        np.concatenate([right, fr]), np.concatenate([p, fp]))
+            person, accepted = cluster.persons(
+                records, left, right, p, np.concatenate([pairs.left[conflict], cl]),
+                np.concatenate([pairs.right[conflict], cr]), unique)
+            families = cluster.families(records, person)
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
-    lap("clustering")
+    lap("within_families")
     agency = records.column("agency").to_numpy(zero_copy_only=False).astype(str)
     a, b = agency[left[accepted]], agency[right[accepted]]
     pair_names = pd.Series(np.where(a <= b, a, b)).str.cat(np.where(a <= b, b, a), sep="+")
@@ -169,7 +185,9 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         pairs={"candidates": len(pairs), "above_threshold": int(linked.sum()),
                "kept": int(accepted.sum()), "cannot_link": int(never.sum()),
                "without_family_context": int(without.sum()),
-               "with_family_support": int((context & support).sum())},
+               "with_family_support": int((context & support).sum()),
+               "within_family_pairs": within["pairs"],
+               "within_family_links": within["links"]},
         seconds=seconds, weights=weight.astype(np.float32),
         histogram=weight_histogram(weight, linked),
         candidates=pd.DataFrame({"left": pairs.left.astype(np.uint32),
@@ -178,6 +196,51 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                  "weight": weight.astype(np.float32)}),
         links_by_agency_pair={k: int(v) for k, v in
                               pair_names.value_counts().sort_index().items()})
+
+
+MIN_WITHIN = 50
+"""Fewer pairs inside joined families than this (FEBRL has no families) and the second
+pass does not run: too few to estimate the relatives' levels from."""
+
+
+def _within_families(records: pa.Table, families: np.ndarray, comparator: Comparator,
+                     model: FSModel, threshold: float, unique: tuple[str, ...]
+                     ) -> tuple[np.ndarray, ...] | None:
+    """The second pass, inside the families the first one made.
+
+    There the non-matches are relatives, not strangers: every pair of records of two family
+    groups one family joined is compared, the relatives' level probabilities and the share
+    of matches among those pairs are estimated by EM with ``m`` fixed
+    (:func:`linkage.model.relatives_model`), and the pairs are scored with them. A guardian
+    under her maiden name or a contact under a nickname with no address, whom no blocking
+    key brought together, links to the relative she is; the same constraints apply.
+
+    Returns:
+        the pairs at or above ``threshold`` (left, right, probability) and the conflict
+        pairs (left, right), or None when there are too few pairs (:data:`MIN_WITHIN`).
+    """
+    fl, fr = family.within_family_pairs(records, families)
+    if len(fl) < MIN_WITHIN:
+        return None
+    gamma = comparator(fl, fr)
+    family.drop_surname_of_coparents(gamma)
+    within, model.sessions["within families"] = relatives_model(model, gamma)
+    _, prob = score(within, gamma)
+    never = cluster.cannot_link(records, fl, fr, unique)
+    prob = np.where(never, 0.0, prob)
+    conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
+    linked = prob >= threshold
+    return fl[linked], fr[linked], prob[linked], fl[conflict], fr[conflict]
+
+
+def _strongest(left: np.ndarray, right: np.ndarray, prob: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair once (as ``left < right``), with its highest probability."""
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    order = np.lexsort((-prob, hi, lo))
+    lo, hi, prob = lo[order], hi[order], prob[order]
+    first = np.concatenate([[True], (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
+    return lo[first], hi[first], prob[first]
 
 
 def weight_histogram(weight: np.ndarray, linked: np.ndarray, width: float = 1.0

@@ -34,7 +34,7 @@ patterns or pairs; nothing loops per pair in Python.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -356,11 +356,31 @@ def _expected_matches(m: list[np.ndarray], sessions: Mapping[str, Mapping[str, A
     return found / max(recall, 0.05)
 
 
+def relatives_model(model: FSModel, gamma: np.ndarray) -> tuple[FSModel, dict[str, Any]]:
+    """The model for pairs inside one family (two family groups the first pass joined):
+    there the non-matches are relatives, who share surnames and often addresses but not as
+    one household does (a grandfather in another county, a sister under her married name),
+    so their level probabilities are estimated from those pairs by EM with ``m`` fixed,
+    starting from the household class, and the prior is the share of matches EM finds among
+    them. Returns the model to score those pairs with and what the session did."""
+    n_levels = [len(x) for x in model.m]
+    start = model.u_h if model.u_h is not None else model.u
+    start = [(x + 0.01) / (x + 0.01).sum() for x in start]
+    res = em(gamma, n_levels, fixed=[model.m], free=start, shares=[0.8, 0.2])
+    share_r, share_m = (float(x) for x in res.shares)
+    info = {"pairs": int(len(gamma)), "iterations": res.iterations,
+            "converged": res.converged, "match_share": share_m}
+    fitted = replace(model, u_h=res.m, log2_prior_m=float(np.log2(max(share_m, 1e-12))),
+                     log2_prior_h=float(np.log2(max(share_r, 1e-12))))
+    return fitted, info
+
+
 def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Match weight (log2 posterior odds, prior included) and probability of each pair."""
-    ll_m = np.full(len(gamma), model.log2_prior_m)
+    prior_m, prior_h = model.log2_prior_m, model.log2_prior_h
+    ll_m = np.full(len(gamma), prior_m)
     ll_u = np.zeros(len(gamma))
-    ll_h = np.full(len(gamma), model.log2_prior_h)
+    ll_h = np.full(len(gamma), prior_h)
     for j in range(len(model.fields)):
         g = gamma[:, j]
         ok = g >= 0
@@ -368,7 +388,7 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ll_u[ok] += np.log2(model.u[j][g[ok]])
         if model.u_h is not None:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
-    ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
+    ll_u += np.log2(max(1.0 - 2.0 ** prior_m - 2.0 ** prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not
     return weight, 1.0 / (1.0 + np.exp2(-np.clip(weight, -1000, 1000)))

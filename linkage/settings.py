@@ -17,6 +17,8 @@ class LinkageSettings:
         random_pairs: random record pairs that estimate ``u``.
         seed: seed of the random pairs (runs are reproducible).
         unique_id_agencies: agencies whose primary record ids each name one person.
+        within_families: the second pass, inside the families the first one made
+            (:func:`linkage.family.within_family_pairs`, :func:`linkage.model.relatives_model`).
         comparison: ``encoded`` (always, in a run); ``plaintext`` only in benchmarks that
             measure what linking on encodings costs.
     """
@@ -28,6 +30,7 @@ class LinkageSettings:
     random_pairs: int = 300_000
     seed: int = 0
     unique_id_agencies: tuple[str, ...] = ("DJS", "DPSCS")
+    within_families: bool = True
     comparison: str = "encoded"
 
     def validate(self) -> list[str]:

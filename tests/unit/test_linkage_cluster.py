@@ -41,6 +41,10 @@ def test_cannot_link_own_family_two_ids_and_generations() -> None:
     # a youth is not a contact's mother; a DHS head and a youth may be one person
     assert never.tolist() == [True, True, True, False, True, False]
     assert not cluster.cannot_link(R, left, right, unique_id_agencies=())[1]
+    # a DHS case's child is the youngest generation: not a youth's guardian MOTHER nor an
+    # offender's contact MOTHER; the case's head may be either
+    assert cluster.cannot_link(R, np.array([1, 1, 0, 0]), np.array([3, 6, 3, 6])).tolist() \
+        == [True, True, False, False]
 
 
 def test_greedy_clustering_refuses_two_sids_and_conflicts() -> None:

@@ -10,7 +10,7 @@ from people import persons
 
 from hashing import EncodingSettings, LinkageKey, encode_extract
 from linkage.compare import COMPARISON_NAMES, FieldCodec, compare, token_distance
-from linkage.model import FSModel, choose_threshold, em, estimates_at, score
+from linkage.model import FSModel, choose_threshold, em, estimates_at, relatives_model, score
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
 
@@ -103,6 +103,50 @@ def test_household_class_lowers_pairs_that_look_like_a_household() -> None:
     assert score(three, same_person)[1][0] > 0.5
 
 
+def test_relatives_model_learns_relatives_and_their_match_share() -> None:
+    """Inside joined families the non-matches are relatives, unlike the household class
+    the night's model holds (here: relatives mostly live elsewhere, comparison 2 level 0,
+    where a household never does). EM with m fixed finds their levels and the match share,
+    and a relative at another address is no longer taken for a match."""
+    relatives = [np.array([0.8, 0.15, 0.05]), np.array([0.6, 0.4]),
+                 np.array([0.7, 0.1, 0.2]), np.array([0.5, 0.5])]
+    household = [H[0], H[1], np.array([0.001, 0.009, 0.99]), H[3]]
+    rng = np.random.default_rng(11)
+    n = 20_000
+    is_match = rng.random(n) < 0.25
+    gamma = np.empty((n, 4), dtype=np.int8)
+    for j in range(4):
+        gamma[:, j] = np.where(is_match, rng.choice(len(M[j]), n, p=M[j]),
+                               rng.choice(len(relatives[j]), n, p=relatives[j]))
+    night = FSModel(("a", "b", "c", "d"), M, U, household, -16.0, -10.0, 10.0)
+    within, info = relatives_model(night, gamma)
+    assert info["converged"] and abs(info["match_share"] - 0.25) < 0.02
+    assert np.abs(within.u_h[2] - relatives[2]).max() < 0.03
+    def f1(model: FSModel) -> float:
+        predicted = score(model, gamma)[1] >= 0.5
+        tp = (predicted & is_match).sum()
+        return 2 * tp / (predicted.sum() + is_match.sum())
+
+    # the household class, even with the right prior, takes relatives at another address
+    # for matches (a household never lives apart)
+    households = FSModel(("a", "b", "c", "d"), M, U, household, float(np.log2(0.25)),
+                         float(np.log2(0.75)), 10.0)
+    assert f1(night) < f1(households) < 0.85
+    assert f1(within) > 0.9
+
+
+def test_given_and_family_name_swapped_with_a_typo() -> None:
+    rows = [{"first": "CHLOE", "last": "RYAN"}, {"first": "RYAM", "last": "CHLOE"},
+            {"first": "RYAN", "last": "CHLOE"}, {"first": "ZOE", "last": "BRYANT"}]
+    g = compare(_encode(rows), np.array([0, 0, 0]), np.array([1, 2, 3]),
+                EncodingSettings().describe())
+    first, last = g[:, COMPARISON_NAMES.index("first_name")], g[:, COMPARISON_NAMES.index(
+        "last_name")]
+    assert (first[0], last[0]) == (3, 3)        # swapped, one typo: both "close"
+    assert first[1] >= 5 and last[1] >= 4       # swapped exactly: both exact
+    assert first[2] <= 1 and last[2] <= 1       # another person: no help
+
+
 def _encode(rows: list[dict], flip: float = 0.05) -> pa.Table:
     return encode_extract(persons(rows), KEY, EncodingSettings(flip_fraction=flip),
                           {"21217": "West Baltimore"})
@@ -147,24 +191,27 @@ VARIANTS = [
      "street": "OAK AVE"},
     {"first": "WILLIAM", "last": "SMITH JONES", "dob": "1980-05-06", "unit": "3"},
     {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901"},
+    {"first": "WILLIAM", "last": "JONES", "dob": "1981-05-06", "zip": "20901",
+     "number": "99", "street": "OAK AVE"},
 ]
 """Record 0 against each other: a nickname and a day/month swap; no birth date and
-another street in the ZIP; a hyphenated surname and another unit; a year off, another
-ZIP3."""
+another street in the ZIP; a hyphenated surname and another unit; a year off and the same
+house and street in another ZIP3; another street in another ZIP3."""
 
 
 def test_compare_levels_missing_nickname_and_address() -> None:
     t = _encode(VARIANTS)
-    g = compare(t, np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4]),
+    g = compare(t, np.array([0, 0, 0, 0, 0]), np.array([1, 2, 3, 4, 5]),
                 EncodingSettings().describe())
     col = {name: g[:, j] for j, name in enumerate(COMPARISON_NAMES)}
     # WILLIAM/BILL: balanced filters show only how many nickname keys differ (six), but
     # the two share a name-rule token (a key with the surname): a nickname agreement
     assert col["first_name"].tolist()[:3] == [4, 5, 5]
-    assert col["dob"].tolist() == [1, -1, 3, 2]         # swapped; missing; exact; year
+    assert col["dob"].tolist() == [1, -1, 3, 2, 2]      # swapped; missing; exact; year
     assert col["last_name"][2] == 2                     # shares a surname word
-    # same street and unit; same ZIP5 other street; unit differs; another ZIP3
-    assert col["address"].tolist() == [6, 2, 5, 0]
+    # same street and unit; same ZIP5 other street; unit differs; the same house and
+    # street in another ZIP3 (a mistyped ZIP); another street in another ZIP3
+    assert col["address"].tolist() == [6, 2, 5, 7, 0]
 
 
 def test_plaintext_comparison_grades_like_the_encodings() -> None:
@@ -172,7 +219,7 @@ def test_plaintext_comparison_grades_like_the_encodings() -> None:
     from linkage.plaintext import compare_plaintext, plaintext_values
 
     t = _encode(VARIANTS)
-    left, right = np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])
+    left, right = np.array([0, 0, 0, 0, 0]), np.array([1, 2, 3, 4, 5])
     encoded = compare(t, left, right, EncodingSettings().describe())
     plain = compare_plaintext(t, plaintext_values(persons(VARIANTS)), left, right)
     assert np.array_equal(plain, encoded)

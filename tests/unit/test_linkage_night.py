@@ -16,6 +16,7 @@ from data_contracts import find_extracts, load_extract, parse_night
 from hashing import EncodingSettings, LinkageKey, encode_extract
 from linkage.inputs import EncodedNight
 from linkage.link import link_records
+from linkage.settings import LinkageSettings
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
 CROSSWALK = {"21217": "West Baltimore"}
@@ -43,6 +44,17 @@ HAND = {
         # guardian with only a name at the same address between them
         dict(id="C910000051", group="K91000005", first="MARCUS", last="TEMPLETON",
              dob="1970-01-01", number="5", street="BIRCH LN"),
+        # a mother and her adult son in one case; the son is an offender whose emergency
+        # contact is his mother under her maiden name, with no address: no blocking key
+        # pairs the contact with her (other surname), only their family does
+        dict(id="C910000061", group="K91000006", first="GLORIA", last="FAIRWEATHER",
+             dob="1968-07-14", sex="F", ssn="219668812", number="19", street="CYPRESS ST"),
+        dict(id="C910000062", group="K91000006", first="DARNELL", last="FAIRWEATHER",
+             relationship="OTHER ADULT", dob="1992-03-30", number="19",
+             street="CYPRESS ST"),
+        dict(id="C910000063", group="K91000006", first="TAMIKA", last="FAIRWEATHER",
+             relationship="OTHER ADULT", dob="1994-10-02", sex="F", number="19",
+             street="CYPRESS ST"),
     ],
     "DJS": [
         dict(id="Y9100001", agency="DJS", group="Y9100001", relationship="SELF",
@@ -63,12 +75,25 @@ HAND = {
              street="WILLOW CT"),
         dict(id="91000002", agency="DPSCS", group="91000002", relationship="SELF",
              first="MARCUS", last="TEMPLETON", dob="1995-12-12", number="5", street="BIRCH LN"),
+        dict(id="91000003", agency="DPSCS", group="91000003", relationship="SELF",
+             first="DARNELL", last="FAIRWEATHER", dob="1992-03-30", number="19",
+             street="CYPRESS ST"),
+        dict(id="91000003#contact", agency="DPSCS", kind="contact", group="91000003",
+             relationship="MOTHER", first="GLORIA", last="PEMBERTON", sex="F", number=None,
+             street=None, zip=None),
+        # a sister's contact entry on another offender: another first name, not the sister
+        dict(id="91000004", agency="DPSCS", group="91000004", relationship="SELF",
+             first="TAMIKA", last="FAIRWEATHER", dob="1994-10-02", sex="F", number="19",
+             street="CYPRESS ST"),
+        dict(id="91000004#contact", agency="DPSCS", kind="contact", group="91000004",
+             relationship="SISTER", first="TANISHA", last="FAIRWEATHER", sex="F",
+             number=None, street=None, zip=None),
     ],
 }
 
 
 @pytest.fixture(scope="module")
-def linked(small_night: Path) -> pd.DataFrame:
+def night_records(small_night: Path) -> EncodedNight:
     night, paths = find_extracts(small_night)
     tables = []
     for agency, path in paths.items():
@@ -77,11 +102,14 @@ def linked(small_night: Path) -> pd.DataFrame:
         hand = hand.astype(frame.dtypes.to_dict())
         tables.append(encode_extract(pd.concat([frame, hand], ignore_index=True), KEY,
                                      EncodingSettings(), CROSSWALK))
-    records = pa.concat_tables(tables)
-    result = link_records(EncodedNight(records=records, key_id=KEY.key_id,
-                                       encoding=EncodingSettings().describe(), night=night,
-                                       agencies=tuple(paths)))
-    return result.records.set_index(["agency", "record_id"])
+    return EncodedNight(records=pa.concat_tables(tables), key_id=KEY.key_id,
+                        encoding=EncodingSettings().describe(), night=night,
+                        agencies=tuple(paths))
+
+
+@pytest.fixture(scope="module")
+def linked(night_records: EncodedNight) -> pd.DataFrame:
+    return link_records(night_records).records.set_index(["agency", "record_id"])
 
 
 def _same(df: pd.DataFrame, col: str, a: tuple[str, str], b: tuple[str, str]) -> bool:
@@ -115,3 +143,23 @@ def test_guardian_links_to_the_mother_not_to_her_look_alike(linked: pd.DataFrame
 def test_a_name_only_guardian_does_not_chain_two_birth_dates(linked: pd.DataFrame) -> None:
     father, namesake = ("DHS", "C910000051"), ("DPSCS", "91000002")
     assert not _same(linked, "person", father, namesake)
+
+
+def test_a_contact_under_her_maiden_name_links_inside_her_family(
+        linked: pd.DataFrame, night_records: EncodedNight) -> None:
+    mother, son = ("DHS", "C910000061"), ("DHS", "C910000062")
+    contact, offender = ("DPSCS", "91000003#contact"), ("DPSCS", "91000003")
+    assert _same(linked, "person", son, offender)           # the first pass's link
+    assert _same(linked, "person", contact, mother)         # the second pass's
+    # the sister is in the case and in DPSCS; the other offender's contact TANISHA is not
+    # her (another first name), nor is anyone else in the family
+    assert _same(linked, "person", ("DHS", "C910000063"), ("DPSCS", "91000004"))
+    sister_contact = ("DPSCS", "91000004#contact")
+    family = linked[linked["family"] == linked.loc[sister_contact, "family"]]
+    assert (family["person"] == linked.loc[sister_contact, "person"]).sum() == 1
+    # without the second pass the contact stays alone: no blocking key brought them
+    # together, and the family is the same either way
+    first_only = link_records(night_records, LinkageSettings(within_families=False)) \
+        .records.set_index(["agency", "record_id"])
+    assert not _same(first_only, "person", contact, mother)
+    assert _same(first_only, "family", contact, mother)
