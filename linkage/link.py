@@ -24,8 +24,7 @@ from . import cluster, family
 from .blocking import candidate_pairs
 from .compare import compare
 from .inputs import EncodedNight
-from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, \
-    relatives_model, score
+from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, relatives_model, score
 from .plaintext import compare_plaintext
 from .settings import LinkageSettings
 
