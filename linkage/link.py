@@ -44,13 +44,15 @@ class LinkResult:
         blocking: per rule, what it did.
         pairs: candidate pairs, links above the threshold, links kept by clustering.
         seconds: per step.
-        weights: per candidate pair, match weight (for the report's histogram).
-        histogram: candidate pairs per match-weight bin, all and linked (for the report).
+        weights: per scored pair (as ``candidates``), match weight.
+        histogram: scored pairs per match-weight bin, all and linked (for the report).
         links_by_agency_pair: links kept by clustering, by the two records' agencies
             (``DHS+DHS``, ``DHS+DJS``, ...).
-        candidates: every candidate pair: ``left`` and ``right`` (row numbers in
-            ``records``), its match ``probability`` after the constraints and gating (0 for
-            a pair that can never link) and its model ``weight``.
+        candidates: every pair the stage scored (the blocking's candidates and the second
+            pass's pairs inside families, each pair once): ``left`` and ``right`` (row
+            numbers in ``records``), its match ``probability`` after the constraints and
+            gating (0 for a pair that can never link; the higher of its two passes) and its
+            model ``weight``. ``threshold`` and ``curve`` estimate over these pairs.
     """
 
     records: pd.DataFrame
@@ -159,19 +161,32 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                        pairs.right[conflict], unique)
     families = cluster.families(records, person)
     lap("clustering")
+    # every scored pair: the blocking's candidates, then those of the second pass
+    s_left, s_right, s_prob, s_weight = pairs.left, pairs.right, prob, weight
     within = {"pairs": 0, "links": 0}
-    if settings.within_families:
-        extra = _within_families(records, families, comparator, model, threshold, unique)
-        if extra is not None:
-            fl, fr, fp, cl, cr = extra
-            within = {"pairs": model.sessions["within families"]["pairs"],
-                      "links": int(len(fl))}
-            left, right, p = _strongest(np.concatenate([left, fl]),
-                                        np.concatenate([right, fr]), np.concatenate([p, fp]))
-            person, accepted = cluster.persons(
-                records, left, right, p, np.concatenate([pairs.left[conflict], cl]),
-                np.concatenate([pairs.right[conflict], cr]), unique)
-            families = cluster.families(records, person)
+    extra = _within_families(records, families, comparator, model, threshold, unique) \
+        if settings.within_families else None
+    if extra is not None:
+        fl, fr, fprob, fweight, fconflict = extra
+        flinked = fprob >= threshold
+        within = {"pairs": int(len(fl)), "links": int(flinked.sum())}
+        left, right, p = _strongest(np.concatenate([left, fl[flinked]]),
+                                    np.concatenate([right, fr[flinked]]),
+                                    np.concatenate([p, fprob[flinked]]))
+        person, accepted = cluster.persons(
+            records, left, right, p, np.concatenate([pairs.left[conflict], fl[fconflict]]),
+            np.concatenate([pairs.right[conflict], fr[fconflict]]), unique)
+        families = cluster.families(records, person)
+        s_left, s_right, s_prob, s_weight = _strongest(
+            np.concatenate([pairs.left, fl]), np.concatenate([pairs.right, fr]),
+            np.concatenate([prob, fprob]), np.concatenate([weight, fweight]))
+        # the estimates speak for every pair the stage scored and every link it made
+        at = estimates_at(s_prob, [threshold])[0]
+        f1 = 2 * at["est_precision"] * at["est_recall"] / \
+            max(at["est_precision"] + at["est_recall"], 1e-12)
+        chosen = {**chosen, **at, "est_f1": f1 if chosen["chosen"] == "automatic"
+                  else float("nan")}
+        curve = estimates_at(s_prob, [c["threshold"] for c in curve])
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
     lap("within_families")
@@ -186,13 +201,13 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                "without_family_context": int(without.sum()),
                "with_family_support": int((context & support).sum()),
                "within_family_pairs": within["pairs"],
-               "within_family_links": within["links"]},
-        seconds=seconds, weights=weight.astype(np.float32),
-        histogram=weight_histogram(weight, linked),
-        candidates=pd.DataFrame({"left": pairs.left.astype(np.uint32),
-                                 "right": pairs.right.astype(np.uint32),
-                                 "probability": prob.astype(np.float32),
-                                 "weight": weight.astype(np.float32)}),
+               "within_family_links": within["links"], "scored": int(len(s_prob))},
+        seconds=seconds, weights=s_weight.astype(np.float32),
+        histogram=weight_histogram(s_weight, s_prob >= threshold),
+        candidates=pd.DataFrame({"left": s_left.astype(np.uint32),
+                                 "right": s_right.astype(np.uint32),
+                                 "probability": s_prob.astype(np.float32),
+                                 "weight": s_weight.astype(np.float32)}),
         links_by_agency_pair={k: int(v) for k, v in
                               pair_names.value_counts().sort_index().items()})
 
@@ -215,8 +230,8 @@ def _within_families(records: pa.Table, families: np.ndarray, comparator: Compar
     key brought together, links to the relative she is; the same constraints apply.
 
     Returns:
-        the pairs at or above ``threshold`` (left, right, probability) and the conflict
-        pairs (left, right), or None when there are too few pairs (:data:`MIN_WITHIN`).
+        the pairs (left, right), their probability and weight, and which of them are
+        conflicts; None when there are too few pairs (:data:`MIN_WITHIN`).
     """
     fl, fr = family.within_family_pairs(records, families)
     if len(fl) < MIN_WITHIN:
@@ -224,22 +239,24 @@ def _within_families(records: pa.Table, families: np.ndarray, comparator: Compar
     gamma = comparator(fl, fr)
     family.drop_surname_of_coparents(gamma)
     within, model.sessions["within families"] = relatives_model(model, gamma)
-    _, prob = score(within, gamma)
+    weight, prob = score(within, gamma)
     never = cluster.cannot_link(records, fl, fr, unique)
     prob = np.where(never, 0.0, prob)
     conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
-    linked = prob >= threshold
-    return fl[linked], fr[linked], prob[linked], fl[conflict], fr[conflict]
+    return fl, fr, prob, weight, conflict
 
 
-def _strongest(left: np.ndarray, right: np.ndarray, prob: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each pair once (as ``left < right``), with its highest probability."""
+def _strongest(left: np.ndarray, right: np.ndarray, prob: np.ndarray, *more: np.ndarray
+               ) -> tuple[np.ndarray, ...]:
+    """Each pair once (as ``left < right``) with its highest probability (and the other
+    arrays ``more`` of that row)."""
     lo, hi = np.minimum(left, right), np.maximum(left, right)
+    if len(lo) == 0:
+        return (lo, hi, prob, *more)
     order = np.lexsort((-prob, hi, lo))
-    lo, hi, prob = lo[order], hi[order], prob[order]
+    lo, hi = lo[order], hi[order]
     first = np.concatenate([[True], (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
-    return lo[first], hi[first], prob[first]
+    return (lo[first], hi[first], prob[order][first], *(x[order][first] for x in more))
 
 
 def weight_histogram(weight: np.ndarray, linked: np.ndarray, width: float = 1.0

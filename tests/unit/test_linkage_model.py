@@ -145,6 +145,14 @@ def test_given_and_family_name_swapped_with_a_typo() -> None:
     assert (first[0], last[0]) == (3, 3)        # swapped, one typo: both "close"
     assert first[1] >= 5 and last[1] >= 4       # swapped exactly: both exact
     assert first[2] <= 1 and last[2] <= 1       # another person: no help
+    # the privacy-cost benchmark's plaintext path grades them alike
+    from linkage.plaintext import compare_plaintext, plaintext_values
+
+    plain = compare_plaintext(_encode(rows), plaintext_values(persons(rows)),
+                              np.array([0, 0, 0]), np.array([1, 2, 3]))
+    names = [COMPARISON_NAMES.index("first_name"), COMPARISON_NAMES.index("last_name")]
+    assert plain[:2, names].tolist() == [[3, 3], [first[1], last[1]]]
+    assert (plain[2, names] <= 1).all()
 
 
 def _encode(rows: list[dict], flip: float = 0.05) -> pa.Table:
