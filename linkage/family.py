@@ -11,6 +11,8 @@ rarely a birth date, for a guardian the youth's address, for a contact nothing m
   compares can link only with family context: the same street, or family support. A name
   in the same ZIP code alone is never enough (statewide, common names repeat hundreds of
   times per ZIP, and the synthetic nights plant look-alikes of family members there).
+* :func:`within_family_pairs`: the pairs of the second pass, every two records of two
+  family groups that one family (after the first pass) holds.
 """
 
 from __future__ import annotations

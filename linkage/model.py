@@ -26,6 +26,10 @@ precision 0.012). So each class is estimated from where it can be seen cleanly:
   that rule's recall as the fitted ``m`` give it (or set in the config), over all record
   pairs, so that blocking on a field does not inflate its weight.
 
+Inside the families the first pass made, the non-matches are relatives rather than
+strangers or one household: :func:`relatives_model` estimates their levels and the share of
+matches among those pairs (EM with ``m`` fixed) for the link stage's second pass.
+
 A pair's match weight is ``log2 P(M) m(γ) / (P(H) u_h(γ) + P(N) u(γ))`` with missing
 levels left out; its probability follows. Everything is array work over distinct agreement
 patterns or pairs; nothing loops per pair in Python.
