@@ -196,7 +196,7 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     return LinkResult(
         records=result[list(RESULT_COLUMNS)], model=model, threshold=chosen, curve=curve,
         blocking=[s.__dict__ for s in pairs.stats],
-        pairs={"candidates": len(pairs), "above_threshold": int(linked.sum()),
+        pairs={"candidates": len(pairs), "above_threshold": int((s_prob >= threshold).sum()),
                "kept": int(accepted.sum()), "cannot_link": int(never.sum()),
                "without_family_context": int(without.sum()),
                "with_family_support": int((context & support).sum()),

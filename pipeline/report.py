@@ -935,8 +935,9 @@ def threshold_markdown(report: dict[str, Any]) -> str:
         head += " measured precision | measured recall |"
         rule += "---:|---:|"
     lines = [f"Threshold {w['threshold']['threshold']:.3f} ({w['threshold']['chosen']}): "
-             f"{w['threshold']['links']:,} links of {w['pair_counts'].get('candidates', 0):,} "
-             "candidate pairs.", "", head, rule]
+             f"{w['threshold']['links']:,} links of "
+             f"{w['pair_counts'].get('scored', w['pair_counts'].get('candidates', 0)):,} "
+             "scored pairs.", "", head, rule]
     for c in w["curve"]:
         mark = "**" if c["chosen"] else ""
         row = (f"| {mark}{c['threshold']:.3f}{mark} | {c['links']:,} | "
