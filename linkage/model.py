@@ -255,8 +255,7 @@ the night's records, or its plaintext twin in a benchmark)."""
 def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
         rules: np.ndarray, rule_names: Sequence[str], same_group: np.ndarray,
         capped_share: Mapping[str, float] | None = None, n_random: int = 300_000,
-        expected_matches: float | None = None, seed: int = 0,
-        possible: np.ndarray | None = None) -> FSModel:
+        expected_matches: float | None = None, seed: int = 0) -> FSModel:
     """Fit the three-class model of the module docstring.
 
     Args:
@@ -269,8 +268,6 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
         capped_share: per rule, share of records left in capped blocks (lowers its recall).
         n_random: random pairs for ``u``.
         expected_matches: the number of matching pairs, when known; estimated otherwise.
-        possible: per candidate pair, False where the constraints say the two records are
-            two people (two DJS youth ids, a youth and a parent): never an anchor pair.
     """
     n_levels = [c.n_levels for c in COMPARISONS]
     rl, rr = random_pairs(n_records, n_random, seed)
@@ -280,8 +277,7 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
     sessions: dict[str, dict[str, Any]] = {}
     m: list[np.ndarray] = []
     for _ in range(2):      # households refined with m, then m again with them
-        m, sessions = _estimate_m(gamma, n_levels, rules, rule_names, same_group, u, u_h,
-                                  possible)
+        m, sessions = _estimate_m(gamma, n_levels, rules, rule_names, same_group, u, u_h)
         if u_h is not None:
             # pairs inside one family group, less the duplicates among them (DHS gives
             # one person two client ids in one case): EM with the match class fixed at m
@@ -305,7 +301,7 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
 
 def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
                 rule_names: Sequence[str], same_group: np.ndarray, u: list[np.ndarray],
-                u_h: list[np.ndarray] | None, possible: np.ndarray | None = None
+                u_h: list[np.ndarray] | None
                 ) -> tuple[list[np.ndarray], dict[str, dict[str, Any]]]:
     """m from the EM sessions (non-matches: random pairs and households, both fixed) and
     from the anchor pairs, with what each session did."""
@@ -332,12 +328,6 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
             estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
     level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
     anchor = cross & (level["dob"] == 3) & ((level["ssn"] == 3) | (level["address"] >= 5))
-    if possible is not None:
-        # twins who are two DJS youth ids are two people by their ids: left out, the few
-        # twins left are what the household class takes (with them, on a medium tuning
-        # night, 36 of 42 twin anchors, m of a different first name came out 0.057 where
-        # the truth says 0.002, and unrelated names with one birth date linked)
-        anchor &= possible
     if anchor.sum() >= MIN_ANCHORS:
         # twins share a birth date and an address too: they are the household class here
         use = [COMPARISON_NAMES.index(name) for name in ANCHORED]

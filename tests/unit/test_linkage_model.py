@@ -135,38 +135,6 @@ def test_relatives_model_learns_relatives_and_their_match_share() -> None:
     assert f1(within) > 0.9
 
 
-def test_anchor_pairs_leave_out_pairs_the_ids_say_are_two_people() -> None:
-    """Twins share a birth date and an address: anchor pairs. Most of them are two DJS
-    youth ids, which the constraints already call two people; left in, EM gives matches a
-    share of "different first name" they do not have."""
-    from linkage.compare import COMPARISONS
-    from linkage.model import _estimate_m
-
-    rng = np.random.default_rng(3)
-    k = [c.n_levels for c in COMPARISONS]
-    col = {name: j for j, name in enumerate(COMPARISON_NAMES)}
-    n_match, n_twin = 300, 60
-    gamma = np.full((n_match + n_twin, len(k)), -1, dtype=np.int8)
-    gamma[:, col["dob"]] = 3
-    gamma[:, col["address"]] = 6
-    gamma[:n_match, col["first_name"]] = rng.choice([5, 6, 7, 4, 3], n_match,
-                                                    p=[0.3, 0.4, 0.2, 0.07, 0.03])
-    gamma[n_match:, col["first_name"]] = 0
-    gamma[:, col["last_name"]] = 5
-    gamma[:, col["sex"]] = np.r_[np.ones(n_match), rng.integers(0, 2, n_twin)]
-    u = [np.full(n, 1.0 / n) for n in k]
-    u_h = [np.full(n, 1.0 / n) for n in k]
-    u_h[col["first_name"]] = np.r_[0.9, np.full(k[col["first_name"]] - 1, 0.1 / (k[0] - 1))]
-    args = (gamma, k, np.zeros(len(gamma), np.int64), ("name",),
-            np.zeros(len(gamma), bool), u, u_h)
-    twins_in, _ = _estimate_m(*args)
-    two_ids = np.r_[np.ones(n_match, bool), np.zeros(n_twin, bool)]
-    twins_out, sessions = _estimate_m(*args, possible=two_ids)
-    assert sessions["anchors"]["pairs"] == n_match
-    # m of "different first name" (level 0): the matches here never show it
-    assert twins_out[col["first_name"]][0] < 0.01 < twins_in[col["first_name"]][0]
-
-
 def test_given_and_family_name_swapped_with_a_typo() -> None:
     rows = [{"first": "CHLOE", "last": "RYAN"}, {"first": "RYAM", "last": "CHLOE"},
             {"first": "RYAN", "last": "CHLOE"}, {"first": "ZOE", "last": "BRYANT"}]
