@@ -241,3 +241,18 @@ def test_a_run_refuses_plaintext_comparison(tmp_path) -> None:
     cfg.write_text('[linkage]\ncomparison = "plaintext"\n')
     with pytest.raises(ConfigError, match="never holds plaintext"):
         load_settings(cfg)
+
+
+def test_second_pass_pairs_merge_into_the_sorted_candidates() -> None:
+    from linkage.link import _merge_scored
+
+    n = 10
+    first = (np.array([0, 1, 2]), np.array([5, 3, 9]), np.array([0.2, 0.9, 0.0]),
+             np.array([-2.0, 3.0, -9.0]))
+    second = (np.array([1, 2, 4]), np.array([3, 9, 7]), np.array([0.5, 0.8, 0.7]),
+              np.array([0.1, 2.0, 1.5]))
+    left, right, prob, weight = _merge_scored(n, first, second)
+    # 1-3 keeps the first pass's 0.9; 2-9 takes the second's 0.8; 4-7 is new
+    assert list(zip(left.tolist(), right.tolist(), prob.tolist(), weight.tolist())) == [
+        (0, 5, 0.2, -2.0), (1, 3, 0.9, 3.0), (2, 9, 0.8, 2.0), (4, 7, 0.7, 1.5)]
+    assert first[2].tolist() == [0.2, 0.9, 0.0]             # the inputs are left alone
