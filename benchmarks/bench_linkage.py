@@ -20,7 +20,8 @@ the contracts, encodes the three agencies with a test key (hardening on), links 
   (``[linkage] comparison = "plaintext"``: rapidfuzz and jellyfish comparisons), and the
   F1 points the encodings lose against it (``--no-plaintext`` skips it).
 
-Prints a table and writes ``benchmarks/results/linkage_<scale>.json``.
+Prints a table and writes ``benchmarks/results/linkage_<scale>.json`` (``--tag T``:
+``linkage_<scale>_T.json``, for runs on other seeds such as the tuning ones).
 """
 
 from __future__ import annotations
@@ -174,12 +175,16 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[41, 42])
     ap.add_argument("--no-plaintext", action="store_true",
                     help="skip the plaintext run that measures the privacy cost")
+    ap.add_argument("--tag", default="",
+                    help="write linkage_<scale>_<tag>.json (for example the tuning seeds), "
+                         "leaving the held-out results in place")
     args = ap.parse_args()
     for scale in args.scale:
         runs = [one_night(scale, seed, not args.no_plaintext) for seed in args.seeds]
         for r in runs:
             _print(r)
-        print(f"wrote {write_result(f'linkage_{scale}', {'benchmark': 'linkage', 'runs': runs})}")
+        name = f"linkage_{scale}_{args.tag}" if args.tag else f"linkage_{scale}"
+        print(f"wrote {write_result(name, {'benchmark': 'linkage', 'runs': runs})}")
 
 
 if __name__ == "__main__":
