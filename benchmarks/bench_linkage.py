@@ -162,7 +162,8 @@ def _print(r: dict[str, Any]) -> None:
             "points)" for k in ("record", "person_pair", "family_pair")))
     print(f"  encode {s['encode']} s + link {s['link']} s = {s['encode_and_link']} s "
           f"(blocking {s['blocking']}, comparison {s['comparison']}, model {s['model']}, "
-          f"scoring {s['scoring']}, clustering {s['clustering']}); "
+          f"scoring {s['scoring']}, clustering {s['clustering']}, second pass "
+          f"{s.get('within_families', 0)}, summary {s.get('summary', 0)}); "
           f"{r['pairs_per_second']:,} pairs/s compared and scored; peak memory: encode "
           f"{r['peak_memory_mb']['encode']:,} MB (the agencies' person frames in memory), link "
           f"{r['peak_memory_mb']['link']:,} MB")

@@ -1,10 +1,11 @@
 """The link stage: one night's encoded records -> persons, families, multi-system families.
 
 :func:`link_records` runs blocking, comparison, the model, the threshold, the constraints,
-the clustering and a second pass inside the families the first one made on an :class:`linkage.inputs.EncodedNight` and returns a
-:class:`LinkResult`: one row per record (no identifier beyond the agency's own record id)
-plus what the report and the manifest need (model parameters, blocking statistics,
-estimated precision and recall, timings). Each step is a plain function of its own module;
+the clustering and a second pass inside the families the first one made on an
+:class:`linkage.inputs.EncodedNight` and returns a :class:`LinkResult`: one row per
+record (no identifier beyond the agency's own record id) plus what the report and the
+manifest need (model parameters, blocking statistics, estimated precision and recall,
+timings). Each step is a plain function of its own module;
 this one only strings them together and times them.
 """
 
@@ -186,9 +187,10 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         chosen = {**chosen, **at, "est_f1": f1 if chosen["chosen"] == "automatic"
                   else float("nan")}
         curve = estimates_at(s_prob, [c["threshold"] for c in curve])
+    lap("within_families")
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
-    lap("within_families")
+    lap("summary")
     agency = records.column("agency").to_numpy(zero_copy_only=False).astype(str)
     a, b = agency[left[accepted]], agency[right[accepted]]
     pair_names = pd.Series(np.where(a <= b, a, b)).str.cat(np.where(a <= b, b, a), sep="+")

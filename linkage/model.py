@@ -381,10 +381,9 @@ def relatives_model(model: FSModel, gamma: np.ndarray) -> tuple[FSModel, dict[st
 
 def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Match weight (log2 posterior odds, prior included) and probability of each pair."""
-    prior_m, prior_h = model.log2_prior_m, model.log2_prior_h
-    ll_m = np.full(len(gamma), prior_m)
+    ll_m = np.full(len(gamma), model.log2_prior_m)
     ll_u = np.zeros(len(gamma))
-    ll_h = np.full(len(gamma), prior_h)
+    ll_h = np.full(len(gamma), model.log2_prior_h)
     for j in range(len(model.fields)):
         g = gamma[:, j]
         ok = g >= 0
@@ -392,7 +391,7 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ll_u[ok] += np.log2(model.u[j][g[ok]])
         if model.u_h is not None:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
-    ll_u += np.log2(max(1.0 - 2.0 ** prior_m - 2.0 ** prior_h, 1e-12))
+    ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not
     return weight, 1.0 / (1.0 + np.exp2(-np.clip(weight, -1000, 1000)))
