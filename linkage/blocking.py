@@ -55,9 +55,10 @@ class CandidatePairs:
         return len(self.left)
 
 
-def _block_pairs(rec: np.ndarray, tok: np.ndarray, max_block: int
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """All pairs of records sharing a token, blocks over ``max_block`` left out."""
+def block_pairs(rec: np.ndarray, tok: np.ndarray, max_block: int
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """All pairs of records sharing a token, blocks over ``max_block`` left out (a
+    blocking rule's blocks; the second pass's families)."""
     if len(rec) == 0:
         empty = np.empty(0, np.int64)
         return empty, empty, {"blocks": 0, "capped_blocks": 0, "capped_records": 0,
@@ -118,7 +119,7 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
         rec = pc.list_parent_indices(column).to_numpy().astype(np.int64)
         tok = pc.list_flatten(column).to_numpy()
         cap = (rule_max_block or {}).get(rule, max_block)
-        left, right, info = _block_pairs(rec, tok, cap)
+        left, right, info = block_pairs(rec, tok, cap)
         key = _sorted_unique(left * n + right)
         keys.append(key)
         bits.append(np.full(len(key), 1 << i, dtype=np.uint8))

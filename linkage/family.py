@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _records
+from .blocking import block_pairs
 from .compare import COMPARISON_NAMES
 
 ADDRESS_FIELDS = ("street", "unit", "zip")
@@ -118,27 +119,10 @@ def within_family_pairs(records: pa.Table, family: np.ndarray,
     blocking key caught. Pairs the first pass linked are among them, so that the second
     pass weighs every pair of the family on one scale. Pairs ``left < right``; the work is
     per family (partitionable by family like blocking is by block)."""
-    n = len(family)
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
     tie = records.column("family_tie").to_numpy()
     groups = pd.DataFrame({"family": family, "tie": tie}).drop_duplicates()
     several = groups["family"].value_counts()
-    several = several[several >= 2].index.to_numpy()
-    rows = np.flatnonzero(np.isin(family, several))
-    order = rows[np.argsort(family[rows], kind="stable")]
-    fam = family[order]
-    starts = np.flatnonzero(np.concatenate([[True], fam[1:] != fam[:-1]]))
-    sizes = np.diff(np.concatenate([starts, [len(order)]]))
-    lefts, rights = [], []
-    for size in np.unique(sizes[(sizes >= 2) & (sizes <= max_family)]):
-        members = order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
-        i, j = np.triu_indices(size, 1)
-        lefts.append(members[:, i].ravel())
-        rights.append(members[:, j].ravel())
-    if not lefts:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    left, right = np.concatenate(lefts), np.concatenate(rights)
+    rows = np.flatnonzero(np.isin(family, several[several >= 2].index.to_numpy()))
+    left, right, _ = block_pairs(rows.astype(np.int64), family[rows], max_family)
     keep = tie[left] != tie[right]
-    left, right = left[keep], right[keep]
-    return np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)
+    return left[keep].astype(np.int64), right[keep].astype(np.int64)
