@@ -105,6 +105,9 @@ _CUTS: dict[str, tuple[float, ...]] = {
 }
 _ZIP_CUTS = (2.0, 0.6)
 _STREET_CUTS = (6.0, 3.4, 0.8)
+_NAME_EXACT, _NAME_CLOSE, _NAME_SIMILAR = 0.8, 3.4, 6.0
+"""Token-distance cut points of the name filters (first name, last name, name pair):
+exact, one typo ("close"), two typos ("similar")."""
 
 
 @dataclass(frozen=True)
@@ -160,19 +163,19 @@ def _exact_class(records: pa.Table, name: str, left: np.ndarray, right: np.ndarr
     return np.where(exact, np.minimum(cls[left], cls[right]), 0).astype(np.int8)
 
 
-def _unswap(out: np.ndarray, pair_distance: np.ndarray, records: pa.Table,
-            left: np.ndarray, right: np.ndarray) -> None:
+def _unswap(out: np.ndarray, pair_exact: np.ndarray, pair_close: np.ndarray,
+            records: pa.Table, left: np.ndarray, right: np.ndarray) -> None:
     """Given and family name swapped (neither agrees, the name pair in alphabetical order
     does): both count as exact agreement, in place; swapped with a typo in one of them
     (the name pair one typo apart): both count as one typo apart, as it is not known
     which of the two carries it."""
     neither = (out[:, FIRST] >= 0) & (out[:, FIRST] <= 1) & \
         (out[:, LAST] >= 0) & (out[:, LAST] <= 1)
-    swapped = neither & (pair_distance < 0.8)
+    swapped = neither & pair_exact
     if swapped.any():
         out[swapped, FIRST] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
         out[swapped, LAST] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
-    typo = neither & (pair_distance >= 0.8) & (pair_distance < 3.4)
+    typo = neither & ~pair_exact & pair_close
     out[typo, FIRST] = 3
     out[typo, LAST] = 3
 
@@ -228,8 +231,9 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     shared = shares_token(records, KEY_RULE, left, right) \
         if f"blk_{KEY_RULE}" in records.column_names else np.zeros(len(left), dtype=bool)
     out[:, FIRST] = np.select(
-        [np.isnan(fn), fn < 0.8, (keys_known & (fk < 0.4)) | shared, fn < 3.4,
-         keys_known & (fk < 1.2), fn < 6.0], [-1, 5, 4, 3, 2, 1], 0)
+        [np.isnan(fn), fn < _NAME_EXACT, (keys_known & (fk < 0.4)) | shared,
+         fn < _NAME_CLOSE, keys_known & (fk < 1.2), fn < _NAME_SIMILAR],
+        [-1, 5, 4, 3, 2, 1], 0)
     out[:, FIRST] += _exact_class(records, "first_name", left, right, out[:, FIRST] == 5)
     # ZIP, street and unit are one comparison: conditional independence does not hold
     # between them (a unit number agrees by chance across buildings, and a look-alike in
@@ -249,11 +253,12 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     # date in common, joined families the plaintext linker kept apart
     word = ~np.isnan(lw) & (lw < 1.2) & shared
     out[:, LAST] = np.select(
-        [np.isnan(ln), ln < 0.8, ln < 3.4, word, ln < 6.0],
+        [np.isnan(ln), ln < _NAME_EXACT, ln < _NAME_CLOSE, word, ln < _NAME_SIMILAR],
         [-1, 4, 3, 2, 1], 0)
     out[:, LAST] += _exact_class(records, "last_name", left, right, out[:, LAST] == 4)
     if "enc_name_pair" in records.column_names:
-        _unswap(out, np.nan_to_num(dist("name_pair"), nan=np.inf), records, left, right)
+        pair = dist("name_pair")               # NaN (a name missing) compares False
+        _unswap(out, pair < _NAME_EXACT, pair < _NAME_CLOSE, records, left, right)
     out[:, COMPARISON_NAMES.index("relationship")] = relationship_levels(records, left, right)
     for j, comp in enumerate(COMPARISONS):
         if comp.name in _CUTS:

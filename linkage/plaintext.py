@@ -114,10 +114,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
                                              out[:, col("last_name")] == 4)
 
     a, b, known = _pairs(values, "name_pair", left, right)
-    # on _unswap's token-distance scale: exact 0, one typo (as first_name's "close") 2
-    close = _scores(JaroWinkler.normalized_similarity, a, b) >= 0.94
-    _unswap(out, np.select([known & (a == b), known & close], [0.0, 2.0], np.inf), records,
-            left, right)
+    # close: one typo, as first_name's "close" level
+    close = known & (_scores(JaroWinkler.normalized_similarity, a, b) >= 0.94)
+    _unswap(out, known & (a == b), close, records, left, right)
 
     a, b, known = _pairs(values, "dob", left, right)          # YYYYMMDD
     sa, sb = pd.Series(a, dtype=object), pd.Series(b, dtype=object)
