@@ -51,6 +51,13 @@ KEY_RULE = "name"
 """The blocking rule whose tokens are a nickname-tolerant first-name key with a surname
 word (:mod:`hashing.blocking`): sharing one means the first names share a nickname key."""
 
+NAME_TOKEN_LEVELS: dict[str, int] = {"first_name": 4, "last_name": 2}
+"""The levels the KEY_RULE token grants: "a nickname or alias key shared" and "shares a
+surname word". The token holds only when the other name agrees too, so among random pairs
+these levels are about forty times rarer than the same agreement is among non-matches
+whose other name agrees, which are the ones the model meets (:func:`linkage.model.fit`
+estimates their ``u`` on such pairs)."""
+
 
 @dataclass(frozen=True)
 class Comparison:

@@ -23,7 +23,7 @@ from hashing.blocking import RULES
 
 from . import cluster, family
 from .blocking import candidate_pairs
-from .compare import compare
+from .compare import NAME_TOKEN_LEVELS, compare
 from .inputs import EncodedNight
 from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, relatives_model, score
 from .plaintext import compare_plaintext
@@ -103,11 +103,13 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
 
         def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
             return compare_plaintext(records, values, left, right)
+        token_levels = None
     else:
         compared = family.borrow_family_address(records)
 
         def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
             return compare(compared, left, right, night.encoding)
+        token_levels = NAME_TOKEN_LEVELS
     seconds: dict[str, float] = {}
     t = time.perf_counter()
 
@@ -129,7 +131,8 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     model = fit(records.num_rows, comparator, gamma, pairs.rules, pairs.rule_names,
                 same_group,
                 capped_share=capped, n_random=settings.random_pairs,
-                expected_matches=settings.expected_matches or None, seed=settings.seed)
+                expected_matches=settings.expected_matches or None, seed=settings.seed,
+                token_levels=token_levels)
     lap("model")
     weight, prob = score(model, gamma)
     unique = tuple(settings.unique_id_agencies)
