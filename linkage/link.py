@@ -128,16 +128,16 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     tie = records.column("family_tie").to_numpy()
     same_group = tie[pairs.left] == tie[pairs.right]
     capped = {s.rule: s.capped_records / max(s.records_with_tokens, 1) for s in pairs.stats}
-    unique = tuple(settings.unique_id_agencies)
-    never = cluster.cannot_link(records, pairs.left, pairs.right, unique) | \
-        cluster.siblings(records, pairs.left, pairs.right, gamma, same_group)
     model = fit(records.num_rows, comparator, gamma, pairs.rules, pairs.rule_names,
                 same_group,
                 capped_share=capped, n_random=settings.random_pairs,
                 expected_matches=settings.expected_matches or None, seed=settings.seed,
-                token_levels=token_levels, distinct=never)
+                token_levels=token_levels)
     lap("model")
     weight, prob = score(model, gamma)
+    unique = tuple(settings.unique_id_agencies)
+    never = cluster.cannot_link(records, pairs.left, pairs.right, unique) | \
+        cluster.siblings(records, pairs.left, pairs.right, gamma, same_group)
     prob = np.where(never, 0.0, prob)
     # Derived persons without a birth date link only with family context: the same street,
     # or their family already joined by a link between records with birth dates.

@@ -261,8 +261,7 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
         rules: np.ndarray, rule_names: Sequence[str], same_group: np.ndarray,
         capped_share: Mapping[str, float] | None = None, n_random: int = 300_000,
         expected_matches: float | None = None, seed: int = 0,
-        token_levels: Mapping[str, int] | None = None,
-        distinct: np.ndarray | None = None) -> FSModel:
+        token_levels: Mapping[str, int] | None = None) -> FSModel:
     """Fit the three-class model of the module docstring.
 
     Args:
@@ -278,8 +277,6 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
         token_levels: per name comparison, the level the comparator grants only when the
             other name agrees too (:data:`linkage.compare.NAME_TOKEN_LEVELS`); their ``u``
             is conditioned on that (:func:`_conditioned_u`).
-        distinct: per candidate pair, True when the two records cannot be one person
-            (:func:`linkage.cluster.cannot_link`): never an anchor pair.
     """
     n_levels = [c.n_levels for c in COMPARISONS]
     rl, rr = random_pairs(n_records, n_random, seed)
@@ -291,8 +288,7 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
     sessions: dict[str, dict[str, Any]] = {}
     m: list[np.ndarray] = []
     for _ in range(2):      # households refined with m, then m again with them
-        m, sessions = _estimate_m(gamma, n_levels, rules, rule_names, same_group, u, u_h,
-                                  distinct)
+        m, sessions = _estimate_m(gamma, n_levels, rules, rule_names, same_group, u, u_h)
         if u_h is not None:
             # pairs inside one family group, less the duplicates among them (DHS gives
             # one person two client ids in one case): EM with the match class fixed at m
@@ -356,7 +352,7 @@ def _conditioned_u(u: list[np.ndarray], group_gamma: np.ndarray,
 
 def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
                 rule_names: Sequence[str], same_group: np.ndarray, u: list[np.ndarray],
-                u_h: list[np.ndarray] | None, distinct: np.ndarray | None = None
+                u_h: list[np.ndarray] | None
                 ) -> tuple[list[np.ndarray], dict[str, dict[str, Any]]]:
     """m from the EM sessions (non-matches: random pairs and households, both fixed) and
     from the anchor pairs, with what each session did."""
@@ -383,8 +379,6 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
             estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
     level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
     anchor = cross & (level["dob"] == 3) & ((level["ssn"] == 3) | (level["address"] >= 5))
-    if distinct is not None:
-        anchor &= ~distinct
     if anchor.sum() >= MIN_ANCHORS:
         # twins share a birth date and an address too: they are the household class here
         use = [COMPARISON_NAMES.index(name) for name in ANCHORED]
