@@ -20,7 +20,8 @@ the contracts, encodes the three agencies with a test key (hardening on), links 
   (``[linkage] comparison = "plaintext"``: rapidfuzz and jellyfish comparisons), and the
   F1 points the encodings lose against it (``--no-plaintext`` skips it).
 
-Prints a table and writes ``benchmarks/results/linkage_<scale>.json`` (``--tag T``:
+Prints a table per night and, over several seeds, the mean and range of each F1 and of
+the privacy cost, and writes ``benchmarks/results/linkage_<scale>.json`` (``--tag T``:
 ``linkage_<scale>_T.json``, for runs on other seeds such as the tuning ones).
 """
 
@@ -169,6 +170,41 @@ def _print(r: dict[str, Any]) -> None:
           f"{r['peak_memory_mb']['link']:,} MB")
 
 
+def across_nights(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, lowest and highest over the nights of one scale: F1 of each level and, when
+    measured, the privacy cost. One night's family-pair figure moves by a point with one
+    wrong link between two large families, so a single night says little on its own."""
+    levels = ("record", "person_pair", "family_pair")
+
+    def spread(values: list[float]) -> dict[str, float]:
+        return {"mean": round(float(np.mean(values)), 4), "min": round(min(values), 4),
+                "max": round(max(values), 4)}
+
+    out: dict[str, Any] = {"nights": len(runs), "seeds": [r["seed"] for r in runs],
+                           "f1": {k: spread([r["quality"][k]["f1"] for r in runs])
+                                  for k in levels}}
+    costs = [r["privacy_cost"] for r in runs if r["privacy_cost"]]
+    if len(costs) == len(runs):
+        out["f1_points_lost"] = {k: spread([c["f1_points_lost"][k] for c in costs])
+                                 for k in levels}
+        out["nights_under_one_point"] = {
+            k: sum(c["f1_points_lost"][k] < 1 for c in costs) for k in levels}
+    return out
+
+
+def _print_across(scale: str, a: dict[str, Any]) -> None:
+    print(f"\n{scale}, {a['nights']} nights (seeds {' '.join(map(str, a['seeds']))}): "
+          "mean (lowest to highest)")
+    for k, v in a["f1"].items():
+        line = f"  {k:12} F1 {v['mean']:.4f} ({v['min']:.4f} to {v['max']:.4f})"
+        if "f1_points_lost" in a:
+            c = a["f1_points_lost"][k]
+            line += (f"; privacy cost {c['mean']:+.2f} points ({c['min']:+.2f} to "
+                     f"{c['max']:+.2f}), under one point on "
+                     f"{a['nights_under_one_point'][k]} of {a['nights']}")
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", nargs="+", default=["small", "medium"],
@@ -184,8 +220,11 @@ def main() -> None:
         runs = [one_night(scale, seed, not args.no_plaintext) for seed in args.seeds]
         for r in runs:
             _print(r)
+        summary = across_nights(runs)
+        if len(runs) > 1:
+            _print_across(scale, summary)
         name = f"linkage_{scale}_{args.tag}" if args.tag else f"linkage_{scale}"
-        print(f"wrote {write_result(name, {'benchmark': 'linkage', 'runs': runs})}")
+        print(f"wrote {write_result(name, {'benchmark': 'linkage', 'runs': runs, 'across_nights': summary})}")
 
 
 if __name__ == "__main__":
