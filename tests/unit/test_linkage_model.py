@@ -283,3 +283,41 @@ def test_second_pass_pairs_merge_into_the_sorted_candidates() -> None:
     assert list(zip(left.tolist(), right.tolist(), prob.tolist(), weight.tolist())) == [
         (0, 5, 0.2, -2.0), (1, 3, 0.9, 3.0), (2, 9, 0.8, 2.0), (4, 7, 0.7, 1.5)]
     assert first[2].tolist() == [0.2, 0.9, 0.0]             # the inputs are left alone
+
+
+UNRELATED_FIRST = [("SAM", "WILLIAM"), ("MARIA", "LISA"), ("SHELLY", "ETHEL"),
+                   ("LISA", "NORMA"), ("MARISA", "KARIN"), ("MARIA", "NORMA"),
+                   ("DANA", "RYAN"), ("JOAN", "JANICE")]
+SOUND_ALIKE_FIRST = [("STEPHANIE", "STEFANIE"), ("KATHERINE", "KATHARYNE"),
+                     ("JONATHAN", "JONATHIN"), ("MICHELLE", "MICHEAL"), ("CAROLINE", "CAROLYN")]
+
+
+def test_a_similar_first_name_must_sound_alike_with_one_surname_and_birth_date(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two typos on bigram filters let unrelated first names through (the encodings'
+    wrong joins on the tuning nights were often two people with one surname and one birth
+    date); for such pairs "similar" also needs the name_yob token, Soundex of the first
+    names. Other pairs keep the level the filters give."""
+    import linkage.compare as comparing
+
+    rows = []
+    for same_day in (True, False):
+        for a, b in UNRELATED_FIRST + SOUND_ALIKE_FIRST:
+            rows += [{"first": a, "last": "TODD", "dob": "2006-03-20"},
+                     {"first": b, "last": "TODD", "dob": "2006-03-20" if same_day else
+                      "1975-03-20"}]
+    records = _encode(rows)
+    left = np.arange(0, len(rows), 2)
+
+    def first_levels() -> np.ndarray:
+        return compare(records, left, left + 1, EncodingSettings().describe())[
+            :, COMPARISON_NAMES.index("first_name")]
+
+    graded = first_levels()
+    monkeypatch.setattr(comparing, "SOUND_RULE", "no such rule")
+    filters_only = first_levels()
+    n, k = len(UNRELATED_FIRST) + len(SOUND_ALIKE_FIRST), len(UNRELATED_FIRST)
+    assert (filters_only[:k] == 1).sum() >= 4            # the filters call them similar
+    assert (graded[:k] == 0).all()                       # one surname and birth date
+    assert (graded[n:] == filters_only[n:]).all()        # another birth date: unchanged
+    assert (graded[k:n] == filters_only[k:n]).all() and (graded[k:n] >= 1).all()
