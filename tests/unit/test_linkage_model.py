@@ -321,3 +321,39 @@ def test_a_similar_first_name_must_sound_alike_with_one_surname_and_birth_date(
     assert (graded[:k] == 0).all()                       # one surname and birth date
     assert (graded[n:] == filters_only[n:]).all()        # another birth date: unchanged
     assert (graded[k:n] == filters_only[k:n]).all() and (graded[k:n] >= 1).all()
+
+
+def test_a_near_birth_date_of_two_namesakes_needs_the_same_year(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the filters some birth dates three parts apart grade "day or month differs" (6 %
+    on a medium night); for two records with one first name and surname that
+    level also needs the same birth year (the name_yob token). One part off in the same
+    year keeps it."""
+    import linkage.compare as comparing
+
+    rng = np.random.default_rng(5)
+    rows, same_year = [], []
+    for i in range(600):
+        y, mo, d = int(rng.integers(1950, 2010)), int(rng.integers(1, 13)), int(rng.integers(1, 28))
+        if i % 2:       # another year and day, the same month: three parts of four
+            other = (y + int(rng.integers(1, 30)), mo, d % 27 + 1)
+        else:           # the day off by one
+            other = (y, mo, d + 1)
+        rows += [{"first": "JOHN", "last": "SMITH", "dob": f"{y}-{mo:02d}-{d:02d}"},
+                 {"first": "JOHN", "last": "SMITH",
+                  "dob": f"{other[0]}-{other[1]:02d}-{other[2]:02d}"}]
+        same_year.append(i % 2 == 0)
+    records, same_year = _encode(rows), np.array(same_year)
+    left = np.arange(0, len(rows), 2)
+
+    def dob_levels() -> np.ndarray:
+        return compare(records, left, left + 1, EncodingSettings().describe())[
+            :, COMPARISON_NAMES.index("dob")]
+
+    graded = dob_levels()
+    monkeypatch.setattr(comparing, "SOUND_RULE", "no such rule")
+    filters_only = dob_levels()
+    assert (filters_only[~same_year] == 1).sum() >= 5        # the filters' leak
+    assert (graded[~same_year] == 0).all()
+    assert (graded[same_year] == filters_only[same_year]).all()
+    assert (graded[same_year] == 1).mean() > 0.9
