@@ -357,3 +357,21 @@ def test_a_near_birth_date_of_two_namesakes_needs_the_same_year(
     assert (graded[~same_year] == 0).all()
     assert (graded[same_year] == filters_only[same_year]).all()
     assert (graded[same_year] == 1).mean() > 0.9
+
+
+def test_an_exact_birth_date_of_two_namesakes_is_the_same_year() -> None:
+    """The exact cut lets a few dates a year or more apart through (3 of 876 year-off
+    pairs on a medium night); two records with one first name and surname that do not
+    share the name_yob token were born in different years. The same date stays exact."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for i in range(400):
+        y, mo, d = int(rng.integers(1950, 2010)), int(rng.integers(1, 13)), int(rng.integers(1, 28))
+        other = y + int(rng.integers(1, 10)) if i % 2 else y
+        rows += [{"first": "FRANCES", "last": "PHILLIPS", "dob": f"{y}-{mo:02d}-{d:02d}"},
+                 {"first": "FRANCES", "last": "PHILLIPS", "dob": f"{other}-{mo:02d}-{d:02d}"}]
+    left = np.arange(0, len(rows), 2)
+    dob = compare(_encode(rows), left, left + 1, EncodingSettings().describe())[
+        :, COMPARISON_NAMES.index("dob")]
+    assert (dob[1::2] < 3).all() and (dob[1::2] == 2).mean() > 0.95     # the year differs
+    assert (dob[0::2] == 3).all()                   # exact
