@@ -285,6 +285,24 @@ def test_second_pass_pairs_merge_into_the_sorted_candidates() -> None:
     assert first[2].tolist() == [0.2, 0.9, 0.0]             # the inputs are left alone
 
 
+def _with_and_without_name_yob(rows: list[dict], field: str, monkeypatch: pytest.MonkeyPatch
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Levels of ``field`` for the pairs (0, 1), (2, 3), ... as graded, and as the filters
+    alone give them (the name_yob token checks switched off)."""
+    import linkage.compare as comparing
+
+    records = _encode(rows)
+    left = np.arange(0, len(rows), 2)
+
+    def levels() -> np.ndarray:
+        return compare(records, left, left + 1, EncodingSettings().describe())[
+            :, COMPARISON_NAMES.index(field)]
+
+    graded = levels()
+    monkeypatch.setattr(comparing, "SOUND_RULE", "no such rule")
+    return graded, levels()
+
+
 UNRELATED_FIRST = [("SAM", "WILLIAM"), ("MARIA", "LISA"), ("SHELLY", "ETHEL"),
                    ("LISA", "NORMA"), ("MARISA", "KARIN"), ("MARIA", "NORMA"),
                    ("DANA", "RYAN"), ("JOAN", "JANICE")]
@@ -298,24 +316,13 @@ def test_a_similar_first_name_must_sound_alike_with_one_surname_and_birth_date(
     wrong joins on the tuning nights were often two people with one surname and one birth
     date); for such pairs "similar" also needs the name_yob token, Soundex of the first
     names. Other pairs keep the level the filters give."""
-    import linkage.compare as comparing
-
     rows = []
     for same_day in (True, False):
         for a, b in UNRELATED_FIRST + SOUND_ALIKE_FIRST:
             rows += [{"first": a, "last": "TODD", "dob": "2006-03-20"},
                      {"first": b, "last": "TODD", "dob": "2006-03-20" if same_day else
                       "1975-03-20"}]
-    records = _encode(rows)
-    left = np.arange(0, len(rows), 2)
-
-    def first_levels() -> np.ndarray:
-        return compare(records, left, left + 1, EncodingSettings().describe())[
-            :, COMPARISON_NAMES.index("first_name")]
-
-    graded = first_levels()
-    monkeypatch.setattr(comparing, "SOUND_RULE", "no such rule")
-    filters_only = first_levels()
+    graded, filters_only = _with_and_without_name_yob(rows, "first_name", monkeypatch)
     n, k = len(UNRELATED_FIRST) + len(SOUND_ALIKE_FIRST), len(UNRELATED_FIRST)
     assert (filters_only[:k] == 1).sum() >= 4            # the filters call them similar
     assert (graded[:k] == 0).all()                       # one surname and birth date
@@ -329,8 +336,6 @@ def test_a_near_birth_date_of_two_namesakes_needs_the_same_year(
     on a medium night); for two records with one first name and surname that
     level also needs the same birth year (the name_yob token). One part off in the same
     year keeps it."""
-    import linkage.compare as comparing
-
     rng = np.random.default_rng(5)
     rows, same_year = [], []
     for i in range(600):
@@ -343,16 +348,8 @@ def test_a_near_birth_date_of_two_namesakes_needs_the_same_year(
                  {"first": "JOHN", "last": "SMITH",
                   "dob": f"{other[0]}-{other[1]:02d}-{other[2]:02d}"}]
         same_year.append(i % 2 == 0)
-    records, same_year = _encode(rows), np.array(same_year)
-    left = np.arange(0, len(rows), 2)
-
-    def dob_levels() -> np.ndarray:
-        return compare(records, left, left + 1, EncodingSettings().describe())[
-            :, COMPARISON_NAMES.index("dob")]
-
-    graded = dob_levels()
-    monkeypatch.setattr(comparing, "SOUND_RULE", "no such rule")
-    filters_only = dob_levels()
+    same_year = np.array(same_year)
+    graded, filters_only = _with_and_without_name_yob(rows, "dob", monkeypatch)
     assert (filters_only[~same_year] == 1).sum() >= 5        # the filters' leak
     assert (graded[~same_year] == 0).all()
     assert (graded[same_year] == filters_only[same_year]).all()
