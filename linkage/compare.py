@@ -98,6 +98,14 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("suffix", ("different (JR and SR)", "same")),
 )
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
+
+
+def exact_level(name: str) -> int:
+    """The lowest level of a name comparison that is exact agreement (the frequency
+    classes follow it)."""
+    return COMPARISONS[COMPARISON_NAMES.index(name)].levels.index(_EXACT[0])
+
+
 FIRST, LAST, ADDRESS, RELATIONSHIP = (COMPARISON_NAMES.index(n) for n in (
     "first_name", "last_name", "address", "relationship"))
 
@@ -311,7 +319,7 @@ def _checked_by_name_yob(out: np.ndarray, records: pa.Table, left: np.ndarray,
     if f"blk_{SOUND_RULE}" not in records.column_names:
         return
     dob = COMPARISON_NAMES.index("dob")
-    exact_first, exact_last = (COMPARISONS[j].levels.index(_EXACT[0]) for j in (FIRST, LAST))
+    exact_first, exact_last = exact_level("first_name"), exact_level("last_name")
     exact_dob = COMPARISONS[dob].n_levels - 1
     same_last = out[:, LAST] >= exact_last
     similar = (out[:, FIRST] >= 1) & (out[:, FIRST] <= FIRST_LOOSE) & same_last & \

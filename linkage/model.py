@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import COMPARISON_NAMES, COMPARISONS
+from .compare import COMPARISON_NAMES, COMPARISONS, exact_level
 
 
 @dataclass(frozen=True)
@@ -335,9 +335,7 @@ def _conditioned_u(u: list[np.ndarray], group_gamma: np.ndarray,
     first, last, dob = (COMPARISON_NAMES.index(n) for n in ("first_name", "last_name", "dob"))
     if "first_name" in token_levels:
         level = token_levels["first_name"]
-        exact_last = min(i for i, name in enumerate(COMPARISONS[last].levels)
-                         if name.startswith("exact"))
-        sel = (group_gamma[:, last] >= exact_last) & (group_gamma[:, dob] >= 0) & \
+        sel = (group_gamma[:, last] >= exact_level("last_name")) & (group_gamma[:, dob] >= 0) & \
             (group_gamma[:, dob] < COMPARISONS[dob].n_levels - 1) & (group_gamma[:, first] >= 0)
         if sel.sum() >= 200:
             counts = np.bincount(group_gamma[sel, first],
