@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from . import _records
 from ._bits import njit
 from .blocking import shares_token
-from .compare import COMPARISON_NAMES, KEY_RULE
+from .compare import COMPARISON_NAMES, FIRST_UNRELATED, KEY_RULE
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
@@ -66,11 +66,6 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
     two_ids = unique & primary[left] & primary[right]
     generation = (youth[left] & parental[right]) | (youth[right] & parental[left])
     return same_group_outside_dhs | two_ids | generation
-
-
-FIRST_UNRELATED = 2
-"""First-name levels up to which two records of one family group are siblings unless they
-share a name-rule token: different, similar (two typos) and one nickname key differing."""
 
 
 def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,

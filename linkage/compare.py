@@ -289,9 +289,12 @@ means their first names sound alike; for two with one first name and surname, th
 were born in the same year."""
 
 
-FIRST_LOOSE = 2
-"""First-name levels the filters give unrelated names too often: "similar (two typos)" and
-"one key differs"."""
+FIRST_UNRELATED = 2
+"""First-name levels up to which the filters do not tell related names from unrelated
+ones: different, similar (two typos) and one nickname key differing. Two records of one
+family group graded so are siblings unless they share a name-rule token
+(:func:`linkage.cluster.siblings`); two with one surname and birth date need the name_yob
+token above "different" (:func:`_checked_by_name_yob`)."""
 
 
 def _checked_by_name_yob(out: np.ndarray, records: pa.Table, left: np.ndarray,
@@ -322,7 +325,7 @@ def _checked_by_name_yob(out: np.ndarray, records: pa.Table, left: np.ndarray,
     exact_first, exact_last = exact_level("first_name"), exact_level("last_name")
     exact_dob = COMPARISONS[dob].n_levels - 1
     same_last = out[:, LAST] >= exact_last
-    similar = (out[:, FIRST] >= 1) & (out[:, FIRST] <= FIRST_LOOSE) & same_last & \
+    similar = (out[:, FIRST] >= 1) & (out[:, FIRST] <= FIRST_UNRELATED) & same_last & \
         (out[:, dob] == exact_dob)
     namesakes = same_last & (out[:, FIRST] >= exact_first)
     near_day = namesakes & (out[:, dob] == 1)
