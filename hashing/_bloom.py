@@ -86,6 +86,22 @@ def dob_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, np.concatenate(parts).astype(object)
 
 
+YEAR_WINDOW = 12
+"""Years either side of the birth year that :func:`year_window` sets: two windows ``k``
+years apart differ in ``2 k`` tokens up to ``2 (2 W + 1)``, so the linkage side reads how
+many years apart two birth years are (a typo or another generation) without the year."""
+
+
+def year_window(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``YYYY`` -> the years from ``YYYY - W`` to ``YYYY + W`` (:data:`YEAR_WINDOW`)."""
+    years = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+    ok = np.flatnonzero(~np.isnan(years))
+    span = np.arange(-YEAR_WINDOW, YEAR_WINDOW + 1)
+    window = (years[ok, None].astype(np.int64) + span[None, :]).ravel()
+    rows = np.repeat(ok.astype(np.int64), len(span))
+    return rows, np.char.add("W", window.astype(str)).astype(object)
+
+
 def zip_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ZIP5 and its 3-digit sectional centre: a near-miss ZIP still half agrees."""
     s = pd.Series(values, dtype=object).astype(str)
@@ -97,7 +113,7 @@ def zip_parts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 TOKENIZERS: dict[str, Tokenizer] = {
     "bigrams": bigrams, "positional": positional_chars, "words": words, "dob": dob_parts,
-    "zip": zip_parts,
+    "zip": zip_parts, "year_window": year_window,
 }
 
 

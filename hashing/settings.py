@@ -39,6 +39,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("street", "bigrams", "house number and street name (USPS Pub 28)"),
     FieldSpec("unit", "words", "apartment or unit"),
     FieldSpec("zip", "zip", "ZIP5 and its 3-digit prefix"),
+    FieldSpec("yob", "year_window", "birth year as the years around it: the distance "
+                                    "grows with the years apart (a typo or a generation)"),
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
@@ -47,6 +49,7 @@ DEFAULT_FILTERS: dict[str, list[int]] = {
     "name_pair": [256, 8],
     "first_keys": [128, 8], "last_words": [128, 8], "dob": [128, 10], "sex": [32, 4], "suffix": [32, 4],
     "ssn": [128, 8], "street": [256, 6], "unit": [64, 6], "zip": [64, 8],
+    "yob": [256, 3],
 }
 
 
@@ -69,7 +72,7 @@ class EncodingSettings:
     flip_fraction: float = 0.05
     flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "name_pair",
                                     "first_keys",
-                                    "last_words", "dob", "ssn", "street", "zip")
+                                    "last_words", "dob", "ssn", "street", "zip", "yob")
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""

@@ -60,4 +60,5 @@ def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
         "street": street,
         "unit": pc.replace_substring(arrow_strings(p["addr_unit"]), " ", "_"),
         "zip": arrow_strings(p["addr_zip5"]),
+        "yob": pc.utf8_slice_codeunits(dob_text, 0, 4),
     }

@@ -20,14 +20,16 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from .compare import (
     COMPARISON_NAMES,
+    GENERATION_YEARS,
     _exact_class,
     _unswap,
     address_levels,
+    dob_levels,
     relationship_levels,
 )
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
-                 "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip")
+                 "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip", "yob")
 
 
 def plaintext_values(persons: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +129,9 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     one_part = (ya == yb) & ((ma == mb) | (da == db))
     level = np.select([a == b, same_md.to_numpy(), (swapped | one_part).to_numpy()],
                       [3, 2, 1], 0)
-    out[:, col("dob")] = np.where(known, level, -1)
+    gap = np.abs(pd.to_numeric(ya, errors="coerce") - pd.to_numeric(yb, errors="coerce"))
+    year_gap = np.select([gap >= GENERATION_YEARS, gap >= 3, gap >= 1], [0, 1, 2], 3)
+    out[:, col("dob")] = np.where(known, dob_levels(np.where(known, level, -1), year_gap), -1)
 
     for name in ("sex", "suffix"):
         a, b, known = _pairs(values, name, left, right)
