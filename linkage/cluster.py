@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from . import _records
 from ._bits import njit
 from .blocking import shares_token
-from .compare import COMPARISON_NAMES, FIRST_UNRELATED, KEY_RULE
+from .compare import COMPARISON_NAMES, COMPARISONS, FIRST_UNRELATED, KEY_RULE
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
@@ -158,9 +158,11 @@ def _dense(labels: np.ndarray) -> np.ndarray:
 
 
 CONFLICT_BITS = {"first_name": -4.0, "dob": -6.0, "ssn": -6.0, "suffix": -4.0}
-"""A level of these comparisons whose fitted match weight is below this many bits is a
-strong disagreement (16 and 64 times likelier among non-matches). The bound is on the
-fitted weights, not on fixed levels: where keying errors are heavy (FEBRL swaps given and
+"""A level among these comparisons' ``against`` levels (:class:`linkage.compare.Comparison`:
+a different first name, a birth date another generation or years apart, a different SSN,
+JR and SR) whose fitted match weight is below this many bits is a strong disagreement (16
+and 64 times likelier among non-matches); a level the filters cannot tell from a typo (a
+first name one nickname key apart) never is. The bound is on the fitted weights: where keying errors are heavy (FEBRL swaps given and
 family names and mistypes SSNs and birth dates) such a disagreement weighs little among
 matches and is no conflict; in agency data a different birth date weighs about -13 bits."""
 
@@ -183,7 +185,8 @@ def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
     def strong(name: str) -> np.ndarray:
         j = COMPARISON_NAMES.index(name)
         g = gamma[:, j]
-        return (g >= 0) & np.isin(g, np.flatnonzero(weights[j] < CONFLICT_BITS[name]))
+        levels = COMPARISONS[j].against_levels()
+        return (g >= 0) & np.isin(g, levels[weights[j][levels] < CONFLICT_BITS[name]])
 
     return ((strong("dob") | strong("ssn") | strong("suffix")) & (prob < CERTAIN)) | \
         (strong("first_name") & (prob < threshold))

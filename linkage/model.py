@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import COMPARISON_NAMES, COMPARISONS, exact_level
+from .compare import COMPARISON_NAMES, COMPARISONS, DOB_EXACT, exact_level
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,32 @@ names more often than chance, as names follow birth years, and EM took them for 
 MIN_ANCHORS = 20
 ANCHOR_PSEUDO = 1.0
 """Pseudo-count per level added to the anchor session's ``m`` (Laplace smoothing)."""
+
+CONFIRMED: tuple[str, ...] = ("dob", "suffix")
+"""Comparisons whose ``m`` comes from pairs whose identity independent evidence confirms
+(:func:`_confirmed_m`) when a night has enough of them: EM over name-sharing pairs learns
+namesakes (a father and son, two cousins) as matches, which made a birth date another
+generation apart and JR against SR almost neutral (on an independent night m 0.032 and
+0.385)."""
+CONFIRMED_PRIOR = 2.0
+"""Pseudo-pairs the EM estimate counts for beside the confirmed pairs (a night with few
+SSNs keeps EM's estimate; one with hundreds of confirmed pairs overrules it)."""
+CONFIRMED_FLOOR = 0.5
+"""Pseudo-pairs spread evenly over the levels, so that no level's ``m`` is zero."""
+MIN_CONFIRMED = 20
+"""Confirmed pairs a comparison needs (compared on both sides) before they count at all."""
+
+PLAUSIBLE_M: dict[tuple[str, str], float] = {
+    ("dob", "another generation (about 12 or more years apart)"): 0.005,
+    ("dob", "different, 3 to 11 years apart"): 0.01,
+    ("suffix", "different (JR and SR)"): 0.02,
+}
+"""Where too few confirmed pairs show it, the most of its matches an ``against`` level can
+hold: the share of one person's record pairs with birth years a generation or years apart
+(a wholly wrong date: under 1 % of linked records in published audits of administrative
+data, most of them a digit or a transposition) or JR against SR. EM over name-sharing
+pairs learns namesakes (a father and son, cousins) as matches and overshoots these; an
+estimate beyond the bound is flagged in the report and the bound used."""
 
 PRIOR_RULE = "name"
 PRIOR_LEVELS = {"first_name": (4, 5, 6, 7, 8), "last_name": (2, 4, 5, 6, 7)}
@@ -376,7 +402,7 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
         for name in session.kept:
             estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
     level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
-    anchor = cross & (level["dob"] == 3) & ((level["ssn"] == 3) | (level["address"] >= 5))
+    anchor = cross & (level["dob"] == DOB_EXACT) & ((level["ssn"] == 3) | (level["address"] >= 5))
     if anchor.sum() >= MIN_ANCHORS:
         # twins share a birth date and an address too: they are the household class here
         use = [COMPARISON_NAMES.index(name) for name in ANCHORED]
@@ -393,7 +419,66 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
             m.append(np.mean(estimates[j], axis=0))
         else:  # nothing saw it: a conservative ramp towards agreement
             m.append(_towards_agreement(comp.n_levels))
+    confirmed, seen = _confirmed_m(gamma, cross, m)
+    sessions["confirmed"] = seen
+    for name, p in confirmed.items():
+        m[COMPARISON_NAMES.index(name)] = p
+    implausible = []
+    for (name, label), bound in PLAUSIBLE_M.items():
+        j = COMPARISON_NAMES.index(name)
+        k = COMPARISONS[j].levels.index(label)
+        if name not in confirmed and m[j][k] > bound:
+            implausible.append({"comparison": name, "level": label,
+                                "m": round(float(m[j][k]), 6), "used": bound})
+            m[j] = _with_level(m[j], k, bound)
+    implausible += _hold_against(m, u)
+    if implausible:
+        seen["implausible"] = implausible
     return m, sessions
+
+
+def _confirmed_m(gamma: np.ndarray, cross: np.ndarray, m_em: list[np.ndarray]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``m`` of the CONFIRMED comparisons from pairs of two family groups that agree
+    exactly on SSN and at least closely on both names: one person, by evidence that does
+    not involve the comparison estimated (an SSN is issued to one person). Their level
+    counts, with EM's estimate as CONFIRMED_PRIOR pseudo-pairs and CONFIRMED_FLOOR spread
+    evenly. Returns the estimates and what the session saw (EM's estimate beside the
+    confirmed one, for the report)."""
+    col = {n: gamma[:, COMPARISON_NAMES.index(n)] for n in ("ssn", "first_name", "last_name")}
+    close = 3       # first and last name: "close (one typo)" and above
+    sel = cross & (col["ssn"] == COMPARISONS[COMPARISON_NAMES.index("ssn")].n_levels - 1) & \
+        (col["first_name"] >= close) & (col["last_name"] >= close)
+    out: dict[str, np.ndarray] = {}
+    seen: dict[str, Any] = {"pairs": int(sel.sum()), "estimated": [],
+                            "iterations": 0, "converged": True, "compared": {}, "em_m": {}}
+    for name in CONFIRMED:
+        j = COMPARISON_NAMES.index(name)
+        g = gamma[sel, j]
+        g = g[g >= 0]
+        k = COMPARISONS[j].n_levels
+        seen["compared"][name] = int(len(g))
+        if len(g) < MIN_CONFIRMED:
+            continue
+        c = np.bincount(g, minlength=k) + CONFIRMED_PRIOR * m_em[j] + CONFIRMED_FLOOR / k
+        out[name] = c / c.sum()
+        seen["em_m"][name] = [round(float(x), 6) for x in m_em[j]]
+        seen["estimated"].append(name)
+    return out, seen
+
+
+def _hold_against(m: list[np.ndarray], u: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Hold the ``m`` of each comparison's ``against`` levels at most their ``u`` (in
+    place, the other levels rescaled): such a level is never evidence for a match. Returns
+    the estimates that were beyond it, for the report."""
+    held = []
+    for j, comp in enumerate(COMPARISONS):
+        for k in comp.against_levels():
+            if m[j][k] > u[j][k]:
+                held.append({"comparison": comp.name, "level": comp.levels[k],
+                             "m": round(float(m[j][k]), 6), "u": round(float(u[j][k]), 6)})
+                m[j] = _with_level(m[j], int(k), float(u[j][k]))
+    return held
 
 
 def _expected_matches(m: list[np.ndarray], sessions: Mapping[str, Mapping[str, Any]],

@@ -57,8 +57,20 @@ HAND = {
         dict(id="C910000063", group="K91000006", first="TAMIKA", last="FAIRWEATHER",
              relationship="OTHER ADULT", dob="1994-10-02", sex="F", number="19",
              street="CYPRESS ST"),
+        # a father and his namesake son at one address, no suffix on any record: the son
+        # is an offender and has a DHS case of his own
+        dict(id="C910000071", group="K91000007", first="ROBERT", last="KOWALCZYK",
+             dob="1966-04-19", number="300", street="HAWTHORNE AVE"),
+        dict(id="C910000072", group="K91000008", first="ROBERT", last="KOWALCZYK",
+             dob="1992-11-02", number="300", street="HAWTHORNE AVE"),
+        # a youth in a DHS case; an adult offender with his name and address is his father
+        dict(id="C910000081", group="K91000009", first="JAYDEN", last="MCALLISTER",
+             dob="2011-06-21", relationship="CHILD", number="15", street="ELM ST"),
     ],
     "DJS": [
+        dict(id="Y9100003", agency="DJS", group="Y9100003", relationship="SELF",
+             first="JAYDEN", last="MCALLISTER", dob="2011-06-21", number="15",
+             street="ELM ST"),
         dict(id="Y9100001", agency="DJS", group="Y9100001", relationship="SELF",
              first="DESHAWN", last="OKORONKWO", dob="2010-05-05", number="77",
              street="ASPEN WAY"),
@@ -83,6 +95,12 @@ HAND = {
         dict(id="91000003#contact", agency="DPSCS", kind="contact", group="91000003",
              relationship="MOTHER", first="GLORIA", last="PEMBERTON", sex="F", number=None,
              street=None, zip=None),
+        dict(id="91000005", agency="DPSCS", group="91000005", relationship="SELF",
+             first="ROBERT", last="KOWALCZYK", dob="1992-11-02", number="300",
+             street="HAWTHORNE AVE"),
+        dict(id="91000006", agency="DPSCS", group="91000006", relationship="SELF",
+             first="JAYDEN", last="MCALLISTER", dob="1987-02-08", number="15",
+             street="ELM ST"),
         # a sister's contact entry on another offender: another first name, not the sister
         dict(id="91000004", agency="DPSCS", group="91000004", relationship="SELF",
              first="TAMIKA", last="FAIRWEATHER", dob="1994-10-02", sex="F", number="19",
@@ -137,6 +155,26 @@ def test_namesakes_jr_and_sr_stay_apart_and_the_son_links(linked: pd.DataFrame) 
     assert not _same(linked, "person", sr, dpscs)
     assert linked.loc[sr, "multi_system"]          # the father's family (the case) is shared
     assert linked.loc[sr, "systems"] == "DHS+DPSCS"
+
+
+def test_a_father_and_namesake_son_without_a_suffix_stay_apart(linked: pd.DataFrame) -> None:
+    """Same first and last name, one address, birth years 26 apart and no JR or SR on any
+    record: two people (a different birth date must not be outweighed by name and address;
+    EM over name-sharing pairs learns such namesakes as matches)."""
+    father, son, offender = ("DHS", "C910000071"), ("DHS", "C910000072"), ("DPSCS", "91000005")
+    assert _same(linked, "person", son, offender)
+    assert not _same(linked, "person", father, offender)
+    assert not _same(linked, "person", father, son)
+
+
+def test_a_child_never_joins_an_adult_offender(linked: pd.DataFrame) -> None:
+    """A DJS youth born 2011 and a DPSCS offender born 1987 with his name and address: the
+    youth links to his own DHS record, never to the offender."""
+    youth, dhs_child, offender = ("DJS", "Y9100003"), ("DHS", "C910000081"), \
+        ("DPSCS", "91000006")
+    assert _same(linked, "person", youth, dhs_child)
+    assert not _same(linked, "person", youth, offender)
+    assert not _same(linked, "person", dhs_child, offender)
 
 
 def test_dhs_duplicate_client_ids_merge(linked: pd.DataFrame) -> None:
