@@ -270,6 +270,7 @@ def _model(model_json: dict[str, Any]) -> dict[str, Any]:
                          "converged": bool(s.get("converged", False)),
                          "match_share": s.get("match_share"),
                          "household_share": s.get("household_share"),
+                         "implausible": list(s.get("implausible", [])),
                          "history": list(s.get("history", []))})
     return {"log2_prior_match": m.get("log2_prior_match"),
             "log2_prior_household": m.get("log2_prior_household"),
@@ -730,6 +731,12 @@ def _flags(report: dict[str, Any]) -> list[dict[str, str]]:
         if not s["converged"]:
             flags.append({"part": "model", "message":
                           f"EM session '{s['name']}' did not converge."})
+        for x in s.get("implausible", []):
+            used = x.get("used", x.get("u"))
+            flags.append({"part": "model", "message":
+                          f"The model estimated m = {x['m']:.4f} for {x['comparison']} "
+                          f"'{x['level']}', which cannot be evidence for a match that "
+                          f"strongly; it used {used:.4f}."})
     sus = report["clusters"]["suspicious"]
     for key, what in (("large_persons", "Persons with more than "
                        f"{sus['rules']['person_records_over']:g} records"),

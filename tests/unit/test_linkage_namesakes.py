@@ -18,7 +18,7 @@ from people import persons
 from data_contracts import find_extracts, load_extract, parse_night
 from hashing import EncodingSettings, LinkageKey, encode_extract
 from linkage.inputs import EncodedNight
-from linkage.link import link_records
+from linkage.link import LinkResult, link_records
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
 FAMILIES = 300
@@ -48,7 +48,7 @@ def _namesakes(seed: int = 11) -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def linked(small_night: Path) -> pd.DataFrame:
+def result(small_night: Path) -> LinkResult:
     night, paths = find_extracts(small_night)
     hand = _namesakes()
     tables = []
@@ -60,9 +60,13 @@ def linked(small_night: Path) -> pd.DataFrame:
                               ignore_index=True)
         tables.append(encode_extract(frame, KEY, EncodingSettings(), {}))
     records = pa.concat_tables(tables)
-    result = link_records(EncodedNight(records=records, key_id=KEY.key_id,
-                                       encoding=EncodingSettings().describe(), night=night,
-                                       agencies=tuple(paths)))
+    return link_records(EncodedNight(records=records, key_id=KEY.key_id,
+                                     encoding=EncodingSettings().describe(), night=night,
+                                     agencies=tuple(paths)))
+
+
+@pytest.fixture(scope="module")
+def linked(result: LinkResult) -> pd.DataFrame:
     return result.records.set_index(["agency", "record_id"])
 
 
@@ -74,3 +78,18 @@ def test_fathers_and_namesake_sons_stay_apart(linked: pd.DataFrame) -> None:
     assert (son == offender).mean() > 0.95                # the son is one person
     assert (father == offender).sum() <= 3                # the father is not him
     assert (father == son).sum() <= 3
+
+
+def test_the_namesakes_estimate_is_flagged_not_used(result: LinkResult) -> None:
+    """Too few pairs confirm birth dates by SSN on a small night, so the m that EM gave a
+    generation-apart birth date is checked against its plausible bound, reported, and the
+    bound used: the level weighs as the strong negative it is."""
+    from linkage.compare import COMPARISON_NAMES, DOB_GENERATION
+
+    held = result.model.sessions["confirmed"]["implausible"]
+    generation = [x for x in held if x["comparison"] == "dob" and
+                  x["level"].startswith("another generation")]
+    assert generation and generation[0]["m"] > generation[0]["used"]
+    dob = COMPARISON_NAMES.index("dob")
+    assert result.model.m[dob][DOB_GENERATION] <= generation[0]["used"] + 1e-9
+    assert result.model.weights()[dob][DOB_GENERATION] < -6
