@@ -13,6 +13,7 @@ dob_name        birth year + unordered month/day + Soundex of a last-name word o
                 first-name key (the same tag for both: first and last swapped still meet)
 name_yob        Soundex of a first-name key + Soundex of a last-name word + birth year
 name_area       a nickname-tolerant first-name key + Metaphone of a last-name word + ZIP3
+
                 (a record without an address, like an emergency contact, takes the ZIP3 of
                 its family group: a contact is most often local to the offender)
 name            a nickname-tolerant first-name key + a last-name word, statewide (finds
@@ -82,6 +83,16 @@ def _digits(values: pd.Series) -> np.ndarray:
     return pc.fill_null(pc.cast(pc.if_else(ok, arr, None), pa.uint64()), 0).to_numpy()
 
 
+def dates(values: pd.Series) -> pa.Array:
+    """A birth-date column as Arrow ``date32`` (timestamps are cut to their day; a
+    ``date32`` column passes as it is, so dates before 1678, which pandas timestamps
+    cannot hold, still encode)."""
+    arr = pa.array(values, from_pandas=True)
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.date32())
+    return arr if pa.types.is_date32(arr.type) else arr.cast(pa.date32())
+
+
 def _pairs(a_rec: np.ndarray, b_rec: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (into a and b) of every (a, b) pair of the same record; both sorted by rec."""
     ca = np.bincount(a_rec, minlength=n)
@@ -120,7 +131,7 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     """
     p = persons.reset_index(drop=True)
     n = len(p)
-    dob = pa.array(p["dob"], type=pa.timestamp("ns"), from_pandas=True)
+    dob = dates(p["dob"])
     has_dob = dob.is_valid().to_numpy(zero_copy_only=False)
     year, month, day = (pc.fill_null(f(dob), 0).to_numpy().astype(np.int64)
                         for f in (pc.year, pc.month, pc.day))

@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .blocking import dates
+
 
 def arrow_strings(values: pd.Series) -> pa.Array:
     """A string column as an Arrow string array (zero-copy for Arrow-backed columns)."""
@@ -36,7 +38,7 @@ def _words(*parts: pd.Series) -> pa.Array:
 def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
     """The string each field encodes, per record (null where missing)."""
     p = persons.reset_index(drop=True)
-    dob = pc.dictionary_encode(pa.array(p["dob"], type=pa.timestamp("ns"), from_pandas=True))
+    dob = pc.dictionary_encode(dates(p["dob"]))
     dob_text = pc.take(pc.strftime(dob.dictionary, format="%Y%m%d"), dob.indices)
     number, street_name = arrow_strings(p["addr_number"]), arrow_strings(p["addr_street_name"])
     street = pc.coalesce(pc.binary_join_element_wise(number, street_name, " "), street_name)

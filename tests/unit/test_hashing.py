@@ -243,3 +243,28 @@ def test_key_file_in_upper_case_hex_is_read(tmp_path: Path) -> None:
     path.write_text(path.read_text().upper().replace("SST-LINKAGE-KEY-V1", "sst-linkage-key-v1"))
     assert LinkageKey.load(path).key_id == key.key_id
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_birth_dates_before_1678_encode_from_a_date32_column() -> None:
+    """pandas timestamps end at 1677; the linkage core takes a ``date32`` birth-date column
+    as it is (historical and genealogical sets hold such dates), and encodes a date the
+    same whichever type carried it. The contracts' timestamp columns encode as before."""
+    import datetime as dt
+
+    from linkage.compare import COMPARISON_NAMES, DOB_EXACT, DOB_GENERATION, compare
+
+    frame = persons([dict(first="THOMAS", last="CHUDLEIGH", dob="1985-08-01"),
+                     dict(first="THOMAS", last="CHUDLEIGH", dob="1985-08-01"),
+                     dict(first="THOMAS", last="CHUDLEIGH", dob="1985-08-01"),
+                     dict(first="THOMAS", last="CHUDLEIGH", dob="1985-08-01")])
+    stamped = encode_extract(frame, KEY, EncodingSettings(), CROSSWALK)
+    days = [dt.date(1630, 8, 1), dt.date(1630, 8, 1), dt.date(1985, 8, 1), None]
+    frame["dob"] = pd.Series(pa.array(days, pa.date32()).to_pandas(types_mapper=pd.ArrowDtype))
+    wide = encode_extract(frame, KEY, EncodingSettings(), CROSSWALK)
+    assert wide["enc_dob"].null_count == 1 and wide["enc_yob"].null_count == 1
+    assert wide["blk_dob_name"][0].as_py() == wide["blk_dob_name"][1].as_py() != []
+    # 1985 from a date32 column carries the same tokens as from a timestamp column
+    assert wide["blk_dob_name"][2].as_py() == stamped["blk_dob_name"][2].as_py()
+    dob = compare(wide, np.array([0, 0]), np.array([1, 2]), EncodingSettings().describe())[
+        :, COMPARISON_NAMES.index("dob")]
+    assert dob.tolist() == [DOB_EXACT, DOB_GENERATION]
