@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from . import _records
 from ._bits import njit
 from .blocking import shares_token
-from .compare import COMPARISON_NAMES, COMPARISONS, FIRST_UNRELATED, KEY_RULE
+from .compare import COMPARISON_NAMES, COMPARISONS, F_CLOSE, F_SIMILAR, FIRST_UNRELATED, KEY_RULE
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
@@ -87,7 +87,7 @@ def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.n
         unrelated[idx[shares_token(records, KEY_RULE, left[idx], right[idx])]] = False
     # a first name only spelled alike (twins are often named alike: JAYDEN and JAYLEN)
     # with another middle name or another sex: siblings too
-    alike = same_group & (first >= 1) & (first <= 3) & (
+    alike = same_group & (first >= F_SIMILAR) & (first <= F_CLOSE) & (
         (gamma[:, COMPARISON_NAMES.index("middle_name")] == 0)
         | (gamma[:, COMPARISON_NAMES.index("sex")] == 0))
     return unrelated | alike

@@ -52,12 +52,6 @@ KEY_RULE = "name"
 """The blocking rule whose tokens are a nickname-tolerant first-name key with a surname
 word (:mod:`hashing.blocking`): sharing one means the first names share a nickname key."""
 
-NAME_TOKEN_LEVELS: dict[str, int] = {"first_name": 4, "last_name": 2}
-"""The levels the KEY_RULE token grants: "a nickname or alias key shared" and "shares a
-surname word". The token holds only when the other name agrees too, so among random pairs
-these levels are about forty times rarer than the same agreement is among non-matches
-whose other name agrees, which are the ones the model meets (:func:`linkage.model.fit`
-estimates their ``u`` on such pairs)."""
 
 
 @dataclass(frozen=True)
@@ -119,10 +113,32 @@ COMPARISONS: tuple[Comparison, ...] = (
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
 
 
+def level(name: str, label: str) -> int:
+    """The index of a comparison's level, by the comparison's and the level's names: code
+    reads levels by name, so that adding a level is a change in :data:`COMPARISONS`."""
+    return COMPARISONS[COMPARISON_NAMES.index(name)].levels.index(label)
+
+
 def exact_level(name: str) -> int:
     """The lowest level of a name comparison that is exact agreement (the frequency
     classes follow it)."""
-    return COMPARISONS[COMPARISON_NAMES.index(name)].levels.index(_EXACT[0])
+    return level(name, _EXACT[0])
+
+
+F_SIMILAR, F_KEY_DIFFERS, F_CLOSE, F_KEY_SHARED, F_EXACT = (level("first_name", x) for x in (
+    "similar (two typos)", "one key differs", "close (one typo)",
+    "a nickname or alias key shared", _EXACT[0]))
+L_SIMILAR, L_WORD, L_CLOSE, L_EXACT = (level("last_name", x) for x in (
+    "similar (two typos)", "shares a surname word (hyphen, maiden, alias)",
+    "close (one typo)", _EXACT[0]))
+"""The first- and last-name levels by name (``F_`` first, ``L_`` last name)."""
+
+NAME_TOKEN_LEVELS: dict[str, int] = {"first_name": F_KEY_SHARED, "last_name": L_WORD}
+"""The levels the KEY_RULE token grants: "a nickname or alias key shared" and "shares a
+surname word". The token holds only when the other name agrees too, so among random pairs
+these levels are about forty times rarer than the same agreement is among non-matches
+whose other name agrees, which are the ones the model meets (:func:`linkage.model.fit`
+estimates their ``u`` on such pairs)."""
 
 
 FIRST, LAST, ADDRESS, RELATIONSHIP, DOB = (COMPARISON_NAMES.index(n) for n in (
@@ -218,15 +234,17 @@ def _unswap(out: np.ndarray, pair_exact: np.ndarray, pair_close: np.ndarray,
     does): both count as exact agreement, in place; swapped with a typo in one of them
     (the name pair one typo apart): both count as one typo apart, as it is not known
     which of the two carries it."""
-    neither = (out[:, FIRST] >= 0) & (out[:, FIRST] <= 1) & \
-        (out[:, LAST] >= 0) & (out[:, LAST] <= 1)
+    neither = (out[:, FIRST] >= 0) & (out[:, FIRST] <= F_SIMILAR) & \
+        (out[:, LAST] >= 0) & (out[:, LAST] <= L_SIMILAR)
     swapped = neither & pair_exact
     if swapped.any():
-        out[swapped, FIRST] = 5 + _exact_class(records, "first_name", left, right, swapped)[swapped]
-        out[swapped, LAST] = 4 + _exact_class(records, "last_name", left, right, swapped)[swapped]
+        out[swapped, FIRST] = F_EXACT + _exact_class(records, "first_name", left, right,
+                                                     swapped)[swapped]
+        out[swapped, LAST] = L_EXACT + _exact_class(records, "last_name", left, right,
+                                                    swapped)[swapped]
     typo = neither & ~pair_exact & pair_close
-    out[typo, FIRST] = 3
-    out[typo, LAST] = 3
+    out[typo, FIRST] = F_CLOSE
+    out[typo, LAST] = L_CLOSE
 
 
 def address_levels(zip_level: np.ndarray, street_level: np.ndarray, same_unit: np.ndarray
@@ -282,8 +300,9 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     out[:, FIRST] = np.select(
         [np.isnan(fn), fn < _NAME_EXACT, (keys_known & (fk < 0.4)) | shared,
          fn < _NAME_CLOSE, keys_known & (fk < 1.2), fn < _NAME_SIMILAR],
-        [-1, 5, 4, 3, 2, 1], 0)
-    out[:, FIRST] += _exact_class(records, "first_name", left, right, out[:, FIRST] == 5)
+        [-1, F_EXACT, F_KEY_SHARED, F_CLOSE, F_KEY_DIFFERS, F_SIMILAR], 0)
+    out[:, FIRST] += _exact_class(records, "first_name", left, right,
+                                  out[:, FIRST] == F_EXACT)
     # ZIP, street and unit are one comparison: conditional independence does not hold
     # between them (a unit number agrees by chance across buildings, and a look-alike in
     # the same ZIP on another street must not collect the ZIP's weight as if the street
@@ -303,8 +322,8 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     word = ~np.isnan(lw) & (lw < 1.2) & shared
     out[:, LAST] = np.select(
         [np.isnan(ln), ln < _NAME_EXACT, ln < _NAME_CLOSE, word, ln < _NAME_SIMILAR],
-        [-1, 4, 3, 2, 1], 0)
-    out[:, LAST] += _exact_class(records, "last_name", left, right, out[:, LAST] == 4)
+        [-1, L_EXACT, L_CLOSE, L_WORD, L_SIMILAR], 0)
+    out[:, LAST] += _exact_class(records, "last_name", left, right, out[:, LAST] == L_EXACT)
     if "enc_name_pair" in records.column_names:
         pair = dist("name_pair")               # NaN (a name missing) compares False
         _unswap(out, pair < _NAME_EXACT, pair < _NAME_CLOSE, records, left, right)
@@ -344,7 +363,7 @@ means their first names sound alike; for two with one first name and surname, th
 were born in the same year."""
 
 
-FIRST_UNRELATED = 2
+FIRST_UNRELATED = F_KEY_DIFFERS
 """First-name levels up to which the filters do not tell related names from unrelated
 ones: different, similar (two typos) and one nickname key differing. Two records of one
 family group graded so are siblings unless they share a name-rule token

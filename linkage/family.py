@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from . import _records
 from .blocking import block_pairs
-from .compare import COMPARISON_NAMES
+from .compare import COMPARISON_NAMES, F_KEY_SHARED
 
 ADDRESS_FIELDS = ("street", "unit", "zip")
 SAME_STREET = 5
@@ -102,7 +102,7 @@ def drop_surname_of_coparents(gamma: np.ndarray) -> None:
     col = {n: COMPARISON_NAMES.index(n) for n in ("relationship", "address", "first_name",
                                                    "last_name")}
     coparent = (gamma[:, col["relationship"]] == 1) & (gamma[:, col["address"]] >= SAME_STREET) \
-        & (gamma[:, col["first_name"]] >= 4)
+        & (gamma[:, col["first_name"]] >= F_KEY_SHARED)
     gamma[coparent, col["last_name"]] = -1
 
 

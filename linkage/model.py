@@ -48,7 +48,17 @@ from typing import Any
 
 import numpy as np
 
-from .compare import COMPARISON_NAMES, COMPARISONS, DOB_EXACT, exact_level
+from .compare import (
+    COMPARISON_NAMES,
+    COMPARISONS,
+    DOB_EXACT,
+    F_CLOSE,
+    F_KEY_SHARED,
+    L_CLOSE,
+    L_EXACT,
+    L_WORD,
+    exact_level,
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,12 @@ pairs learns namesakes (a father and son, cousins) as matches and overshoots the
 estimate beyond the bound is flagged in the report and the bound used."""
 
 PRIOR_RULE = "name"
-PRIOR_LEVELS = {"first_name": (4, 5, 6, 7, 8), "last_name": (2, 4, 5, 6, 7)}
+PRIOR_LEVELS = {
+    "first_name": tuple(range(F_KEY_SHARED, COMPARISONS[COMPARISON_NAMES.index(
+        "first_name")].n_levels)),
+    "last_name": (L_WORD, *range(L_EXACT, COMPARISONS[COMPARISON_NAMES.index(
+        "last_name")].n_levels)),
+}
 """The rule whose sessions give the expected number of matches, and the levels it needs
 (a first-name key and a surname word in common) to estimate its recall from ``m``."""
 
@@ -446,9 +461,8 @@ def _confirmed_m(gamma: np.ndarray, cross: np.ndarray, m_em: list[np.ndarray]
     evenly. Returns the estimates and what the session saw (EM's estimate beside the
     confirmed one, for the report)."""
     col = {n: gamma[:, COMPARISON_NAMES.index(n)] for n in ("ssn", "first_name", "last_name")}
-    close = 3       # first and last name: "close (one typo)" and above
     sel = cross & (col["ssn"] == COMPARISONS[COMPARISON_NAMES.index("ssn")].n_levels - 1) & \
-        (col["first_name"] >= close) & (col["last_name"] >= close)
+        (col["first_name"] >= F_CLOSE) & (col["last_name"] >= L_CLOSE)
     out: dict[str, np.ndarray] = {}
     seen: dict[str, Any] = {"pairs": int(sel.sum()), "estimated": [],
                             "iterations": 0, "converged": True, "compared": {}, "em_m": {}}

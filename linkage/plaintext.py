@@ -20,7 +20,16 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from .compare import (
     COMPARISON_NAMES,
+    F_CLOSE,
+    F_EXACT,
+    F_KEY_DIFFERS,
+    F_KEY_SHARED,
+    F_SIMILAR,
     GENERATION_YEARS,
+    L_CLOSE,
+    L_EXACT,
+    L_SIMILAR,
+    L_WORD,
     _exact_class,
     _unswap,
     address_levels,
@@ -91,10 +100,10 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     ka, kb, kk = _pairs(values, "first_keys", left, right)
     keys_meet = kk & _sets_meet(ka, kb)
     level = np.select([a == b, keys_meet, jw >= 0.94, _metaphone_equal(a, b), jw >= 0.85],
-                      [5, 4, 3, 2, 1], 0)
+                      [F_EXACT, F_KEY_SHARED, F_CLOSE, F_KEY_DIFFERS, F_SIMILAR], 0)
     out[:, col("first_name")] = np.where(known, level, -1)
     out[:, col("first_name")] += _exact_class(records, "first_name", left, right,
-                                              out[:, col("first_name")] == 5)
+                                              out[:, col("first_name")] == F_EXACT)
 
     a, b, known = _pairs(values, "middle_name", left, right)
     jw = _scores(JaroWinkler.normalized_similarity, a, b)
@@ -110,10 +119,10 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     words_meet = wk & _sets_meet(wa, wb)
     lev = _scores(Levenshtein.distance, a, b)
     level = np.select([a == b, jw >= 0.94, words_meet, _metaphone_equal(a, b) | (lev <= 2)],
-                      [4, 3, 2, 1], 0)
+                      [L_EXACT, L_CLOSE, L_WORD, L_SIMILAR], 0)
     out[:, col("last_name")] = np.where(known, level, -1)
     out[:, col("last_name")] += _exact_class(records, "last_name", left, right,
-                                             out[:, col("last_name")] == 4)
+                                             out[:, col("last_name")] == L_EXACT)
 
     a, b, known = _pairs(values, "name_pair", left, right)
     # close: one typo, as first_name's "close" level
