@@ -519,19 +519,26 @@ def nickname_keys(first: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------------------
 
 
-def parse_date(s: pd.Series, fmt: str) -> tuple[pd.Series, pd.Series]:
+def parse_date(s: pd.Series, fmt: str, unit: str = "ns") -> tuple[pd.Series, pd.Series]:
     """Parse dates with a strict format.
 
     Leading/trailing whitespace is tolerated; blank/None is *missing* (NaT, not
     invalid); anything that does not match ``fmt`` exactly or is not a real calendar
     date (``02/30/2001``, ``13/45/1990``, ``N/A``) is *invalid* (NaT and flagged).
 
+    ``datetime64[ns]`` holds only 1677-09-22 to 2262-04-11, so with the default unit a
+    real date outside that range is invalid too (the contracts quarantine birth dates
+    before ``ingest.earliest_dob`` anyway). ``unit="s"`` keeps such dates
+    (``datetime64[s]``, years 1 to 9999), for historical data such as birth dates
+    before 1678; the encoder reads either.
+
     Args:
         s: Series of raw date strings.
         fmt: strptime format, e.g. ``"%m/%d/%Y"`` or ``"%Y-%m-%d"``.
+        unit: ``"ns"`` (default) or ``"s"``: the resolution of the returned dates.
 
     Returns:
-        ``(dates, invalid)``: ``datetime64[ns]`` Series and a bool Series, both
+        ``(dates, invalid)``: ``datetime64[<unit>]`` Series and a bool Series, both
         indexed like ``s``.
 
     Example:
@@ -539,20 +546,33 @@ def parse_date(s: pd.Series, fmt: str) -> tuple[pd.Series, pd.Series]:
         >>> d.dt.year.tolist(), bad.tolist()
         ([1990.0, nan, nan], [False, True, False])
     """
+    if unit not in ("ns", "us", "ms", "s"):
+        raise ValueError(f"parse_date: unit must be 'ns', 'us', 'ms' or 's', not {unit!r}")
     codes, uniq = _factorize(s)
     if len(uniq):
         stripped = pc.utf8_trim_whitespace(uniq)
         blank = np.asarray(pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False), dtype=bool)
         parsed = pd.to_datetime(pd.Series(stripped.to_pandas(), dtype=object), format=fmt, errors="coerce")
-        parsed = parsed.to_numpy(dtype="datetime64[ns]")
+        parsed = parsed.to_numpy(dtype="datetime64[ns]").astype(f"datetime64[{unit}]")
+        if unit != "ns":   # what pandas could not hold: Arrow at this unit, same format
+            retry = np.flatnonzero(np.isnat(parsed) & ~blank)
+            if len(retry):
+                text = stripped.take(pa.array(retry))
+                wide = pc.strptime(text, format=fmt, unit=unit, error_is_null=True)
+                # Arrow rolls 1600-02-30 over to 1600-03-01: keep a value only if it
+                # prints back as it was written
+                exact = pc.fill_null(pc.equal(pc.strftime(wide, format=fmt), text), False)
+                wide = pc.if_else(exact, wide, pa.scalar(None, wide.type))
+                parsed[retry] = wide.to_numpy(zero_copy_only=False).astype(
+                    f"datetime64[{unit}]")
         invalid = np.isnat(parsed) & ~blank
     else:
-        parsed = np.empty(0, dtype="datetime64[ns]")
+        parsed = np.empty(0, dtype=f"datetime64[{unit}]")
         invalid = np.empty(0, dtype=bool)
-    parsed = np.append(parsed, np.datetime64("NaT", "ns"))
+    parsed = np.append(parsed, np.datetime64("NaT", unit))
     invalid = np.append(invalid, False)
     return (
-        pd.Series(parsed[codes], index=s.index, dtype="datetime64[ns]"),
+        pd.Series(parsed[codes], index=s.index, dtype=f"datetime64[{unit}]"),
         pd.Series(invalid[codes], index=s.index, dtype=bool),
     )
 
