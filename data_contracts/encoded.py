@@ -40,7 +40,8 @@ import pyarrow.parquet as pq
 
 from .errors import EncodedFormatError
 
-FORMAT_VERSION = "3"
+FORMAT_VERSION = "4"
+"""4: ``enc_yob`` (the years around the birth year) added; a version 3 file lacks it."""
 ENCODED_FILE = "encoded_{agency}_{night}.parquet"
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
