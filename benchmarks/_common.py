@@ -17,25 +17,30 @@ RESULTS = HERE / "results"
 DATA = HERE / "data"
 
 
-def night_folder(scale: str, seed: int, night: str = "20261125") -> Path:
+def night_folder(scale: str, seed: int, night: str = "20261125",
+                 profile: str = "baseline") -> Path:
     """Where a synthetic night is cached: the name carries a fingerprint of the generator's
-    source, so a changed generator never serves a stale night."""
+    source, so a changed generator never serves a stale night, and the profile unless it is
+    the baseline."""
     import hashlib
 
     source = b"".join(p.read_bytes() for p in sorted((HERE.parent / "pipeline" / "synth")
                                                      .glob("*.py")))
-    return DATA / f"{scale}_seed{seed}_{night}_{hashlib.sha256(source).hexdigest()[:8]}"
+    tail = "" if profile == "baseline" else f"_{profile}"
+    return DATA / f"{scale}_seed{seed}_{night}_{hashlib.sha256(source).hexdigest()[:8]}{tail}"
 
 
-def synthetic_night(scale: str, seed: int, night: str = "20261125") -> Path:
+def synthetic_night(scale: str, seed: int, night: str = "20261125",
+                    profile: str = "baseline") -> Path:
     """A synthetic night under benchmarks/data/, generated once and reused."""
     from pipeline.synth import generate_night
 
-    folder = night_folder(scale, seed, night)
+    folder = night_folder(scale, seed, night, profile)
     if not (folder / "truth" / "summary.json").exists():
         t0 = time.perf_counter()
-        generate_night(folder, seed=seed, scale=scale, night=night)
-        print(f"generated {scale} night (seed {seed}) in {time.perf_counter() - t0:.1f} s")
+        generate_night(folder, seed=seed, scale=scale, night=night, profile=profile)
+        print(f"generated {scale} night (seed {seed}, {profile}) in "
+              f"{time.perf_counter() - t0:.1f} s")
     return folder
 
 

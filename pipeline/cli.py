@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from data_contracts import SstError
+from pipeline.synth.profiles import PROFILES
 
 app = typer.Typer(
     name="sst-link", no_args_is_help=True, add_completion=False,
@@ -59,6 +60,8 @@ def synth(
     scale: Annotated[str, typer.Option(help="small (~20k records), medium (~200k) or "
                                        "large (~2M, statewide).")] = "small",
     night: Night = None,
+    profile: Annotated[str, typer.Option(help="Synthetic population: " + "; ".join(
+        f"{p.name} ({p.description})" for p in PROFILES.values()) + ".")] = "baseline",
 ) -> None:
     """Write a synthetic night of the three agency extracts, with ground truth."""
     from pipeline.synth import SCALES, generate_night
@@ -66,12 +69,15 @@ def synth(
     if scale not in SCALES:
         raise SstError(f"unknown scale {scale!r}", where="--scale",
                        hint="use small, medium or large")
+    if profile not in PROFILES:
+        raise SstError(f"unknown profile {profile!r}", where="--profile",
+                       hint="use " + ", ".join(PROFILES))
     from data_contracts import parse_night
 
     night = night or "20261125"
     parse_night(night)
-    summary = generate_night(out_dir, seed=seed, scale=scale, night=night)
-    out.print(f"synthetic night {night} written to [bold]{escape(str(out_dir))}[/]: "
+    summary = generate_night(out_dir, seed=seed, scale=scale, night=night, profile=profile)
+    out.print(f"synthetic night {night} ({profile}) written to [bold]{escape(str(out_dir))}[/]: "
               f"{summary['records_total']:,} person records, "
               f"{summary['multi_system_families']:,} multi-system families, "
               f"{sum(summary['dirty_rows'].values()):,} dirty rows (truth/ has the answers)",

@@ -21,6 +21,13 @@ and household, where the youth lives), sometimes known to DHS in their own case.
 family contacts likewise cover spouse/partner, parents, children, siblings, a grandmother
 and an aunt; sex and age always fit the relationship.
 
+A *profile* (:mod:`pipeline.synth.profiles`: ``baseline``, ``city``, ``namesakes``,
+``sparse``, ``messy``) sets the rates and knobs of the population: name concentration,
+strangers who share a name (and birth date), namesakes, missing values, spelling and
+birth-date errors. ``baseline`` is the population the model was tuned on and writes the
+same bytes as before profiles existed; what other profiles add draws from a second random
+stream, so the baseline stream is never disturbed.
+
 The layouts follow ``/work/shared/specs/agency_extracts.md``.
 """
 
@@ -38,6 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from . import vocab
+from .profiles import BASELINE, Profile, get_profile
 
 __all__ = ["generate_night", "SCALES", "DHS_COLUMNS", "DJS_COLUMNS", "DPSCS_SCHEMA",
            "TRAP_TAGS", "DIRTY_REASONS"]
@@ -74,6 +82,9 @@ TRUTH_SCHEMA = pa.schema([
 TRAP_TAGS = ["nickname", "typo", "maiden", "hyphenated", "dob_swap", "placeholder_ssn",
              "shared_ssn", "moved", "twin", "namesake", "shared_address", "lookalike",
              "dhs_dup_id", "cp1252"]
+#: trap tags only a profile plants (``baseline`` never does): a birth-date error other than
+#: a day/month swap (digit typo, year off by one, wholly wrong)
+_EXTRA_TAGS = ["dob_error"]
 DIRTY_REASONS = ["bad_encoding", "wrong_column_count", "bad_id", "duplicate_id", "bad_date",
                  "future_date", "missing_name"]
 AGENCIES = np.array(["DHS", "DJS", "DPSCS"], dtype=object)
@@ -100,6 +111,7 @@ _TWO_YOUTH = 0.10   # share of DJS families with two youths (siblings) in DJS
 #: look-alikes and foster households; kept small so every id scramble stays a bijection
 _LOOKALIKE_BASE = 2_000_000
 _FOSTER_BASE = 5_000_000
+_STRANGER_BASE = 8_000_000  # profiles' same-name strangers (after 5M + 25 chunks of fosters)
 _YOUTH2_ID = 5_000_000  # DJS youth number of a family's second youth: fam_global + this
 _DIRTY_RATE = {0: 0.015, 1: 0.02, 2: 0.015}
 _REASONS_BY_AGENCY = {0: DIRTY_REASONS, 1: DIRTY_REASONS,
@@ -187,9 +199,20 @@ def _case(names: np.ndarray, style: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- population
-def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) -> dict:
-    """Draw one chunk of the population (independent of the night)."""
+def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int,
+                      prof: Profile = BASELINE) -> dict:
+    """Draw one chunk of the population (independent of the night).
+
+    ``rng`` makes every draw of the baseline population; what a profile adds beyond it
+    (strangers, grandfather namesakes, birth-date errors, guardians elsewhere) draws from
+    a second stream ``xrng``, so the baseline stream, and its output, never change.
+    """
     rng = np.random.default_rng([seed, chunk, 11])
+    xrng = np.random.default_rng([seed, chunk, 13])
+
+    def names(kind: str, k: int) -> np.ndarray:
+        return vocab.sample_names(rng, kind, k, prof.name_boost(kind))
+
     F = {}
     rows_ = np.arange(n)
     mask = rng.choice(np.array([1, 2, 4]), n, p=[0.62, 0.13, 0.25])
@@ -215,7 +238,7 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
                     np.where(rng.random(n) < 0.3, _NEVER, rng.integers(0, 700, n))], axis=1)
     F["lag"] = lag
     # addresses: two per family (before / after a move)
-    zt = vocab.zip_table()
+    zt = vocab.zip_table(prof.balt_zip_weight)
     cum = zt["cum"].to_numpy()
 
     def addr(k: int) -> dict:
@@ -325,10 +348,10 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     dob[twin, 3] = dob[twin, 2]
     female[twin, 3] = np.where(rng.random(twin.sum()) < 0.5, female[twin, 2], female[twin, 3])
 
-    first = np.where(female, vocab.sample_names(rng, "female", n * _NS).reshape(n, _NS),
-                     vocab.sample_names(rng, "male", n * _NS).reshape(n, _NS))
-    middle = np.where(female, vocab.sample_names(rng, "female", n * _NS).reshape(n, _NS),
-                      vocab.sample_names(rng, "male", n * _NS).reshape(n, _NS))
+    first = np.where(female, names("female", n * _NS).reshape(n, _NS),
+                     names("male", n * _NS).reshape(n, _NS))
+    middle = np.where(female, names("female", n * _NS).reshape(n, _NS),
+                      names("male", n * _NS).reshape(n, _NS))
     # similar twin names sometimes (same first three letters)
     tw = np.flatnonzero(twin)
     for f in tw[rng.random(len(tw)) < 0.4]:
@@ -338,9 +361,9 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
             first[f, 3] = cand[int(rng.integers(len(cand)))]
     same = twin & (first[:, 3] == first[:, 2])
     first[same, 3] = first[same, 3] + "A"
-    surname = vocab.sample_names(rng, "last", n)
+    surname = names("last", n)
     last = np.repeat(surname[:, None], _NS, axis=1).astype(object)
-    other = vocab.sample_names(rng, "last", n * _NS).reshape(n, _NS)
+    other = names("last", n * _NS).reshape(n, _NS)
     last[:, 2:6] = np.where(rng.random((n, 4)) < 0.12, other[:, 2:6], last[:, 2:6])
     last[:, 6] = np.where(rng.random(n) < 0.4, other[:, 6], last[:, 6])
     last[:, 7] = other[:, 7]
@@ -348,7 +371,7 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     married = np.zeros((n, _NS), bool)
     married[:, 0] = female[:, 0] & present[:, 1]
     married[:, 1] = female[:, 1] & present[:, 1]
-    m_names = vocab.sample_names(rng, "last", n * 2).reshape(n, 2)
+    m_names = names("last", n * 2).reshape(n, 2)
     maiden[:, :2] = np.where(married[:, :2], m_names, "")
     # a parent's sibling carries that parent's maiden name, else the family surname; an
     # adult sibling the family surname (sometimes another, like the children); the other
@@ -357,14 +380,30 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     last[:, 9] = np.where(rng.random(n) < 0.12, other[:, 9], last[:, 9])
     last[:, 10] = np.where(other[:, 10] == surname, other[:, 7], other[:, 10])
     suffix = np.full((n, _NS), "", dtype=object)
-    suffix[(~female) & (rng.random((n, _NS)) < 0.01) & (age > 25)] = "III"
-    namesake = (~female[:, 0]) & present[:, 2] & (~female[:, 2]) & (rng.random(n) < 0.12) & ~twin
+    suffix[(~female) & (rng.random((n, _NS)) < prof.iii_rate) & (age > 25)] = "III"
+    namesake = ((~female[:, 0]) & present[:, 2] & (~female[:, 2])
+                & (rng.random(n) < prof.namesake_rate) & ~twin)
     first[namesake, 2] = first[namesake, 0]
-    middle[namesake, 2] = np.where(rng.random(namesake.sum()) < 0.5, middle[namesake, 0],
-                                   middle[namesake, 2])
+    middle[namesake, 2] = np.where(rng.random(namesake.sum()) < prof.namesake_middle,
+                                   middle[namesake, 0], middle[namesake, 2])
     last[namesake, 2] = last[namesake, 0]
     suffix[namesake, 0] = "SR"
     suffix[namesake, 2] = "JR"
+    ns_mat = np.zeros((n, _NS), bool)  # persons who share first+last with a kin of theirs
+    ns_mat[:, 0] = ns_mat[:, 2] = namesake
+    # a male grandparent (the head's father) whose name the head carries: Sr., Jr. (III)
+    grand = (~female[:, 0]) & present[:, 6] & (~female[:, 6]) & ~twin
+    grand &= xrng.random(n) < prof.grand_namesake
+    first[grand, 6] = first[grand, 0]
+    last[grand, 6] = last[grand, 0]
+    suffix[grand, 6] = "SR"
+    suffix[grand, 0] = "JR"
+    suffix[grand & namesake, 2] = "III"
+    ns_mat[grand, 0] = ns_mat[grand, 6] = True
+    # namesakes who never write a suffix at all
+    bare = (namesake | grand) & (xrng.random(n) < prof.namesake_no_suffix)
+    for s_ in (0, 2, 6):
+        suffix[bare & ns_mat[:, s_], s_] = ""
     area = rng.integers(1, 899, (n, _NS))
     area = area + (area >= 666)
     ssn = area * 1_000_000 + rng.integers(1, 100, (n, _NS)) * 10_000 + rng.integers(1, 10000, (n, _NS))
@@ -402,9 +441,9 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
     f_female = rng.random(n) < 0.8
     f_age = youth_age + rng.uniform(18, 45, n)
     f_dob = _REF - (f_age * 365.25).astype(np.int64)
-    f_first = np.where(f_female, vocab.sample_names(rng, "female", n), vocab.sample_names(rng, "male", n))
-    f_middle = np.where(f_female, vocab.sample_names(rng, "female", n), vocab.sample_names(rng, "male", n))
-    f_last = vocab.sample_names(rng, "last", n)
+    f_first = np.where(f_female, names("female", n), names("male", n))
+    f_middle = np.where(f_female, names("female", n), names("male", n))
+    f_last = names("last", n)
     f_last = np.where(f_last == surname, other[:, 7], f_last)
     f_last = np.where(f_last == surname, "FOSTER", f_last)
     f_area = rng.integers(1, 899, n)
@@ -463,12 +502,12 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
             c_rel = np.where(take, rel, c_rel)
     u = rng.random(n)
     friend = (c_slot < 0) | (u < 0.12)
-    null_c = (u >= 0.12) & (u < 0.16) | ((c_slot < 0) & (u < 0.3))
+    null_c = (u >= 0.12) & (u < prof.contact_null_hi) | ((c_slot < 0) & (u < 0.3))
     c_rel = np.where(friend, np.where(rng.random(n) < 0.6, "FRIEND", "OTHER"), c_rel)
     c_slot = np.where(friend, -1, c_slot)
     c_slot = np.where(null_c, -1, c_slot)
     c_rel = np.where(null_c, "", c_rel)
-    friend_name = (vocab.sample_names(rng, "male", n) + " " + vocab.sample_names(rng, "last", n))
+    friend_name = (names("male", n) + " " + names("last", n))
     # ---- DHS inclusion
     in_dhs = present & dhs[:, None]
     in_dhs[:, 6] &= rng.random(n) < 0.75
@@ -485,14 +524,14 @@ def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int) ->
              djs=djs, two=two, foster=foster, f_dhs=f_dhs & foster,
              f_person=dict(female=f_female, dob=f_dob, first=f_first, middle=f_middle,
                            last=f_last, ssn=f_ssn, open=F["open"] - f_open),
-             rng=rng)
+             rng=rng, xrng=xrng, prof=prof, ns_mat=ns_mat)
     return {"F": F, "P": P, "n": n}
 
 
 def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     """Turn the slot matrices into a person table and a record table (night-independent)."""
     F, P, n = pop["F"], pop["P"], pop["n"]
-    rng = P["rng"]
+    rng, xrng, prof = P["rng"], P["xrng"], P["prof"]
     fam_global = F["fam_global"]
     need = P["present"].copy()
     fidx, slot = np.nonzero(need)
@@ -506,7 +545,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
         "married": P["married"][fidx, slot], "suffix": P["suffix"][fidx, slot],
         "ssn": P["ssn"][fidx, slot], "pglobal": fam_global[fidx] * _NS + slot,
         "twin": F["twin"][fidx] & ((slot == 2) | (slot == 3)),
-        "namesake": F["namesake"][fidx] & ((slot == 0) | (slot == 2)),
+        "namesake": P["ns_mat"][fidx, slot],
         "lookalike": np.zeros(len(fidx), bool),
     }
     # ---- foster parents: one-person families of their own (another surname and household)
@@ -592,7 +631,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
 
     # ---- look-alikes: a DHS singleton family in the same ZIP with a guardian/contact's name
     deriv = np.flatnonzero(kind > 0)
-    nla = min(len(deriv), max(5, int(0.03 * len(deriv))))
+    nla = min(len(deriv), max(5, int(prof.lookalike_rate * len(deriv))))
     targets = rng.choice(deriv, nla, replace=False) if nla else np.array([], int)
     t_person = person[targets]
     t_fam = per["fam"][t_person]
@@ -606,7 +645,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     la_ssn = (area + (area >= 666)) * 1_000_000 + rng.integers(1, 100, nl) * 10_000 + rng.integers(1, 10000, nl)
     for key, val in (("fam", la_fam), ("slot", np.zeros(nl, int)), ("female", la_female),
                      ("dob", la_dob), ("first", per["first"][t_person]),
-                     ("middle", vocab.sample_names(rng, "female", nl)),
+                     ("middle", vocab.sample_names(rng, "female", nl, prof.name_boost("female"))),
                      ("last", per["last"][t_person]),
                      ("maiden", np.full(nl, "", dtype=object)), ("married", np.zeros(nl, bool)),
                      ("suffix", np.full(nl, "", dtype=object)), ("ssn", la_ssn),
@@ -638,6 +677,69 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     owner = np.concatenate([owner, len(owner) + np.arange(nl)])
     rel = np.concatenate([rel, np.full(nl, "", dtype=object)])
     isdup = np.concatenate([isdup, np.zeros(nl, bool)])
+    # ---- strangers (profiles only): a DHS singleton family sharing a record's person's
+    # first and last name, often the birth date too (city) or the ZIP (same-named cousins)
+    cand = np.flatnonzero(~isdup & (xrng.random(len(person)) < prof.stranger_rate))
+    if len(cand):
+        _, first_rec = np.unique(person[cand], return_index=True)
+        cand = cand[np.sort(first_rec)][:99_999]  # one stranger per person, ids stay unique
+        s_person = person[cand]
+        s_fam = per["fam"][s_person]
+        ns = len(cand)
+        nb = len(F["fam_global"])
+        s_glob = _STRANGER_BASE + chunk * 100_000 + np.arange(ns)
+        s_female = per["female"][s_person]
+        same_dob = xrng.random(ns) < prof.stranger_same_dob
+        shift = np.round(xrng.normal(0, prof.stranger_age_years * 365.25, ns)).astype(np.int64)
+        shift = np.where(shift == 0, 1, shift)
+        s_dob = np.where(same_dob, per["dob"][s_person], per["dob"][s_person] + shift)
+        s_dob = np.minimum(s_dob, _REF - 2 * 365)
+        s_dob = np.maximum(s_dob, _REF - 95 * 365)
+        area = xrng.integers(1, 899, ns)
+        s_ssn = ((area + (area >= 666)) * 1_000_000 + xrng.integers(1, 100, ns) * 10_000
+                 + xrng.integers(1, 10000, ns))
+        s_mid = np.where(s_female, vocab.sample_names(xrng, "female", ns, prof.name_boost("female")),
+                         vocab.sample_names(xrng, "male", ns, prof.name_boost("male")))
+        for key, val in (("fam", nb + np.arange(ns)), ("slot", np.zeros(ns, int)),
+                         ("female", s_female), ("dob", s_dob),
+                         ("first", per["first"][s_person]), ("middle", s_mid),
+                         ("last", per["last"][s_person]),
+                         ("maiden", np.full(ns, "", dtype=object)), ("married", np.zeros(ns, bool)),
+                         ("suffix", np.full(ns, "", dtype=object)), ("ssn", s_ssn),
+                         ("pglobal", s_glob * _NS), ("twin", np.zeros(ns, bool)),
+                         ("namesake", np.zeros(ns, bool)), ("lookalike", np.ones(ns, bool))):
+            per[key] = np.concatenate([per[key], val])
+        per["lookalike"][s_person] = True
+        F["open"] = np.concatenate([F["open"], _REF + xrng.integers(-700, 120, ns)])
+        F["close"] = np.concatenate([F["close"], np.full(ns, _NEVER)])
+        F["move"] = np.concatenate([F["move"], np.full(ns, _NEVER)])
+        F["lag"] = np.concatenate([F["lag"], np.zeros((ns, 3), int)])
+        for AB in ("A", "B"):
+            for key in F[AB]:
+                F[AB][key] = np.concatenate([F[AB][key], F["A"][key][s_fam]])
+        zcum = vocab.zip_table(prof.balt_zip_weight)["cum"].to_numpy()
+        other_zip = np.minimum(np.searchsorted(zcum, xrng.random(ns), side="right"), len(zcum) - 1)
+        F["A"]["zip"][nb:] = np.where(xrng.random(ns) < prof.stranger_same_zip,
+                                      F["A"]["zip"][nb:], other_zip)
+        # another address of that ZIP: its own number, street, type, direction and unit
+        F["A"]["num"][nb:] = xrng.integers(1, 9999, ns)
+        F["A"]["street"][nb:] = xrng.integers(0, len(vocab.STREETS), ns)
+        F["A"]["stype"][nb:] = xrng.choice(len(vocab.STYPE_P), ns, p=vocab.STYPE_P / vocab.STYPE_P.sum())
+        F["A"]["dir"][nb:] = np.where(xrng.random(ns) < 0.25, xrng.integers(1, 5, ns), 0)
+        F["A"]["unit"][nb:] = np.where(xrng.random(ns) < 0.25, xrng.integers(1, 40, ns), 0)
+        F["A"]["plus4"][nb:] = xrng.integers(1, 9999, ns)
+        for key in F["A"]:
+            F["B"][key][nb:] = F["A"][key][nb:]
+        F["shared"] = np.concatenate([F["shared"], np.zeros(ns, bool)])
+        F["mask"] = np.concatenate([F["mask"], np.ones(ns, int)])
+        F["fam_global"] = np.concatenate([F["fam_global"], s_glob])
+        s_pers = len(per["fam"]) - ns + np.arange(ns)
+        agency = np.concatenate([agency, np.zeros(ns, int)])
+        kind = np.concatenate([kind, np.zeros(ns, int)])
+        person = np.concatenate([person, s_pers])
+        owner = np.concatenate([owner, len(owner) + np.arange(ns)])
+        rel = np.concatenate([rel, np.full(ns, "", dtype=object)])
+        isdup = np.concatenate([isdup, np.zeros(ns, bool)])
     role = np.where(kind == 0, _ROLES[per["slot"][person]], "")
     # the family whose address a record shows: a fostered youth lives in the foster home,
     # and a guardian row shows its youth's address
@@ -648,12 +750,13 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
     afam = np.where((kind == 1) | (kind == 2), afam[owner], afam)
     return {"F": F, "per": per, "agency": agency, "kind": kind, "person": person,
             "owner": owner, "rel": rel, "dup": isdup, "role": role, "afam": afam,
-            "friend_name": P["friend_name"], "c_rel": P["c_rel"], "rng": rng}
+            "friend_name": P["friend_name"], "c_rel": P["c_rel"], "rng": rng, "xrng": xrng,
+            "prof": prof}
 
 
 def _record_noise(R: dict) -> dict:
     """Draw per-record name/ssn/date noise and dirty-row selection (night-independent)."""
-    rng, per = R["rng"], R["per"]
+    rng, prof, per = R["rng"], R["prof"], R["per"]
     m = len(R["person"])
     p = R["person"]
     ag = R["agency"]
@@ -664,8 +767,8 @@ def _record_noise(R: dict) -> dict:
     # married women: married / maiden / hyphenated surname by agency
     mar = per["married"][p]
     u = rng.random(m)
-    p_maiden = np.array([0.10, 0.20, 0.30])[ag]
-    p_hyph = np.array([0.15, 0.10, 0.10])[ag]
+    p_maiden = np.array(prof.maiden_p)[ag]
+    p_hyph = np.array(prof.hyphen_p)[ag]
     use_m = mar & (u < p_maiden)
     use_h = mar & (u >= p_maiden) & (u < p_maiden + p_hyph)
     mdn = per["maiden"][p]
@@ -673,7 +776,7 @@ def _record_noise(R: dict) -> dict:
     last = np.where(use_h, mdn + "-" + per["last"][p].astype(object), last)
     tags["maiden"], tags["hyphenated"] = use_m, use_h
     # nicknames
-    for i in np.flatnonzero(rng.random(m) < 0.05):
+    for i in np.flatnonzero(rng.random(m) < prof.nickname_rate):
         nn = vocab.nicknames_of(first[i])
         if nn:
             first[i] = nn[int(rng.integers(len(nn)))]
@@ -690,7 +793,7 @@ def _record_noise(R: dict) -> dict:
         v = vocab.PUNCT[last[i]]
         last[i] = v[int(rng.integers(len(v)))]
     # typos
-    ty = np.flatnonzero(rng.random(m) < 0.025)
+    ty = np.flatnonzero(rng.random(m) < prof.typo_rate)
     which = rng.random(len(ty)) < 0.5
     for i, w in zip(ty, which):
         if w:
@@ -702,24 +805,24 @@ def _record_noise(R: dict) -> dict:
     sp = np.flatnonzero(rng.random(m) < 0.004)
     for i in sp:
         last[i] = last[i] + [".", ",", " ", "`"][int(rng.integers(4))]
-    R["middle_mode"] = rng.choice(3, m, p=[0.4, 0.3, 0.3])  # blank / initial / full
+    R["middle_mode"] = rng.choice(3, m, p=list(prof.middle_mode_p))  # blank / initial / full
     R["case"] = np.where(ag == 0, rng.choice(3, m, p=[0.58, 0.36, 0.06]),
                          np.where(ag == 1, rng.choice(3, m, p=[0.7, 0.3, 0.0]), 0))
     suffix = per["suffix"][p].astype(object).copy()
     suffix[(suffix == "SR") | (suffix == "JR")] = np.where(
-        rng.random(((suffix == "SR") | (suffix == "JR")).sum()) < 0.3, "",
+        rng.random(((suffix == "SR") | (suffix == "JR")).sum()) < prof.suffix_drop, "",
         suffix[(suffix == "SR") | (suffix == "JR")])
     # dob swap (only where it stays a valid date)
     dob = per["dob"][p]
     yy, mo, dd = _ymd(dob)
     # swapped date must stay valid and in the past: only births before the reference year
-    tags["dob_swap"] = ((rng.random(m) < 0.015) & (dd <= 12) & (dd != mo) & (R["kind"] == 0)
+    tags["dob_swap"] = ((rng.random(m) < prof.dob_swap) & (dd <= 12) & (dd != mo) & (R["kind"] == 0)
                         & (yy < _ymd(np.array([_REF]))[0][0]))
     # ssn per record
     ssn = pd.Series(per["ssn"][p]).astype(str).str.zfill(9).to_numpy(object)
     u = rng.random(m)
-    blank = np.where(ag == 0, u < 0.35, np.where(ag == 2, u < 0.15, True))
-    ph = ~blank & (u < np.where(ag == 0, 0.365, 0.17))
+    blank = np.where(ag == 0, u < prof.ssn_blank[0], np.where(ag == 2, u < prof.ssn_blank[1], True))
+    ph = ~blank & (u < np.where(ag == 0, prof.ssn_placeholder_hi[0], prof.ssn_placeholder_hi[1]))
     ssn = np.where(ph, _PLACEHOLDERS[rng.integers(0, len(_PLACEHOLDERS), m)], ssn)
     sh = (ag != 1) & (R["kind"] == 0) & (rng.random(m) < 0.0004)
     if (ag != 1).any() and sh.sum() < 10:  # enough that a small night shows several
@@ -750,7 +853,7 @@ def _record_noise(R: dict) -> dict:
              ssn_dash=rng.random(m) < 0.45, zip4=rng.random(m) < 0.3,
              addr_style=rng.integers(0, 1000, (m, 4)), comma=rng.random(m) < 0.1,
              u_act=rng.random(m), program=rng.integers(0, 4, m), alias_u=rng.random(m),
-             status=rng.integers(0, 4, m), gdob_known=rng.random(m) < 0.2,
+             status=rng.integers(0, 4, m), gdob_known=rng.random(m) < prof.guardian_dob_known,
              gname_style=rng.random(m) < 0.5, region_u=rng.random(m), gender_u=rng.random(m),
              status_secs=rng.integers(0, 86400, m))
     # dirty selection: primary records only, never cp1252 rows
@@ -763,17 +866,77 @@ def _record_noise(R: dict) -> dict:
         reason[idx] = rs[rng.permutation(len(idx))]
     R["reason"] = reason
     R["dirty_u"] = rng.random((m, 4))
+    _profile_noise(R, dob)
     return R
+
+
+def _profile_noise(R: dict, dob: np.ndarray) -> None:
+    """Birth-date errors and guardians living elsewhere (profile knobs; none at baseline).
+
+    Sets ``R["dob"]`` (the birth date each record shows; the true one at baseline), the
+    ``dob_error`` tag, and ``R["alt"]`` (records that show another street of their ZIP:
+    the DHS records of a DJS guardian who lives apart from the youth) with its number and
+    street. Draws come from ``xrng`` only.
+    """
+    xrng, prof, p = R["xrng"], R["prof"], R["person"]
+    m, kind = len(p), R["kind"]
+    dob = dob.astype(np.int64).copy()
+    yy, mo, dd = _ymd(dob)
+    u = xrng.random(m)
+    # the errors apply to primary records and guardians, never where a swap already is, and
+    # only to people two or more years old (so a wrong date stays in the past)
+    ok = (kind <= 2) & ~R["tags"]["dob_swap"] & (dob < _REF - 2 * 365)
+    c1 = prof.dob_typo
+    c2 = c1 + prof.dob_year
+    c3 = c2 + prof.dob_wrong
+    typo, year, wrong = ok & (u < c1), ok & (u >= c1) & (u < c2), ok & (u >= c2) & (u < c3)
+    v = xrng.random((m, 3))
+    # a digit typo: the year's last digit, or the day's units digit (kept a valid day)
+    digit = (v[:, 1] * 9).astype(int) + 1
+    ty_year = yy - yy % 10 + (yy % 10 + digit) % 10
+    d_units = (dd % 10 + digit) % 10
+    ty_day = np.where(dd - dd % 10 + d_units >= 1, dd - dd % 10 + d_units, dd + 1)
+    ty_day = np.minimum(ty_day, 28)
+    on_year = v[:, 0] < 0.5
+    n_y = np.where(typo & on_year, ty_year, np.where(year, yy + np.where(v[:, 2] < 0.5, -1, 1), yy))
+    n_d = np.where(typo & ~on_year, ty_day, dd)
+    n_d = np.where((typo | year) & (mo == 2) & (n_d > 28), 28, n_d)
+    ym = (n_y - 1970) * 12 + (mo - 1)
+    new = (ym.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + n_d - 1)
+    new = np.where(wrong, dob + np.where(v[:, 2] < 0.5, -1, 1) * (365 + (v[:, 1] * 3300).astype(int)),
+                   new)
+    # a date that would land in the last two years mirrors to the other side of the truth
+    new = np.where(new > _REF - 2 * 365, 2 * dob - new, new)
+    err = (typo | year | wrong) & (new != dob)
+    R["dob"] = np.where(err, new, dob)
+    R["tags"]["dob_error"] = err
+    # DJS guardians who live apart from the youth: their DHS records show another street
+    # (and house number) of the same ZIP
+    g = (kind == 1) | (kind == 2)
+    apart = np.unique(p[g & (xrng.random(m) < prof.guardian_elsewhere)])
+    alt = (R["agency"] == 0) & (kind == 0) & np.isin(p, apart)
+    R["alt"] = alt
+    R["alt_num"] = xrng.integers(1, 9999, m)
+    R["alt_street"] = xrng.integers(0, len(vocab.STREETS), m)
 
 
 # --------------------------------------------------------------------------- rendering
 def _street(F: dict, fam: np.ndarray, useB: np.ndarray, style: np.ndarray, agency: int,
-            comma: np.ndarray) -> np.ndarray:
-    """Render street lines in the agency's style (DHS varies type, direction and unit forms)."""
+            comma: np.ndarray, alt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            ) -> np.ndarray:
+    """Render street lines in the agency's style (DHS varies type, direction and unit forms).
+
+    ``alt=(mask, number, street)`` puts the masked rows at another number and street of
+    their ZIP (no unit).
+    """
     def g(key):
         return np.where(useB, F["B"][key][fam], F["A"][key][fam])
 
     num, d, st, ty, unit = g("num"), g("dir"), g("street"), g("stype"), g("unit")
+    if alt is not None and alt[0].any():
+        mask = alt[0]
+        num, st = np.where(mask, alt[1], num), np.where(mask, alt[2], st)
+        unit = np.where(mask, 0, unit)
     if agency == 0:
         dirs = np.where(style[:, 0] < 800, vocab.DIRS_ABBR[d], vocab.DIRS_FULL[d])
         ts = style[:, 1]
@@ -828,6 +991,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
     zt = vocab.zip_table()
     zip_idx = np.where(useB, F["B"]["zip"][af], F["A"]["zip"][af])
     addr_id = np.where(useB, F["fam_global"][af] * 2 + 1, F["fam_global"][af] * 2)
+    addr_id = np.where(R["alt"], -1 - np.arange(len(p)), addr_id)  # a guardian living apart
     # activity dates in [max(open, night-365), night]
     lo = np.maximum(F["open"][fam], night_day - 365)
     act_day = lo + (R["u_act"] * (night_day - lo + 1)).astype(np.int64)
@@ -854,7 +1018,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
     pg = per["pglobal"][p[i]]
     cid = "C" + _z(_scramble(pg * 2 + R["dup"][i], 10**9, 387_420_489, 104_729), 9)
     case = "K" + _z(_scramble(F["fam_global"][fam[i]], 10**8, 14_348_907, 7_919), 8)
-    dob_s = _fmt_dates(per["dob"][p[i]], "us", R["tags"]["dob_swap"][i])
+    dob_s = _fmt_dates(R["dob"][i], "us", R["tags"]["dob_swap"][i])
     mid = np.where(R["middle_mode"][i] == 0, "",
                    np.where(R["middle_mode"][i] == 1, pd.Series(middle[i]).str[:1].to_numpy(object),
                             middle[i]))
@@ -871,7 +1035,8 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         "name_suffix": R["suffix"][i], "dob": dob_s,
         "sex": np.where(per["female"][p[i]], "F", "M"),
         "ssn": _fmt_ssn(R["ssn"][i], R["ssn_dash"][i]),
-        "addr_street": _street(F, af[i], useB[i], R["addr_style"][i], 0, R["comma"][i]),
+        "addr_street": _street(F, af[i], useB[i], R["addr_style"][i], 0, R["comma"][i],
+                               (R["alt"][i], R["alt_num"][i], R["alt_street"][i])),
         "addr_city": city, "addr_state": zt["state"].to_numpy(object)[zip_idx[i]],
         "addr_zip": np.where(R["zip4"][i], zips + "-" + plus4, zips),
         "program": prog, "last_activity_date": _fmt_dates(act_day[i], "us"),
@@ -945,7 +1110,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
             f_, l_ = first[gi], last[gi]
             nm[jj] = np.where(style, l_ + ", " + f_, f_ + " " + l_)
             rl[jj] = R["rel"][gi]
-            db[jj] = np.where(R["gdob_known"][gi], _fmt_dates(per["dob"][p[gi]], "iso"), "")
+            db[jj] = np.where(R["gdob_known"][gi], _fmt_dates(R["dob"][gi], "iso"), "")
         g_name.append(nm)
         g_rel.append(rl)
         g_dob.append(db)
@@ -958,7 +1123,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
         "youth_id": yid, "youth_last_name": last[i], "youth_first_name": first[i],
         "youth_middle_initial": np.where(R["middle_mode"][i] == 0, "",
                                          pd.Series(middle[i]).str[:1].to_numpy(object)),
-        "birth_date": _fmt_dates(per["dob"][p[i]], "iso", R["tags"]["dob_swap"][i]),
+        "birth_date": _fmt_dates(R["dob"][i], "iso", R["tags"]["dob_swap"][i]),
         "gender": np.where(R["gender_u"][i] < 0.005, "Unknown",
                            np.where(per["female"][p[i]], "Female", "Male")),
         "home_address": home, "guardian1_name": g_name[0], "guardian2_name": g_name[1],
@@ -1039,7 +1204,7 @@ def _night_chunk(R: dict, night_day: int) -> dict:
     c_relv[fr] = c_rel_f[ofam[fr]]
     status = np.array(["INCARCERATED", "PAROLE", "PROBATION", "RELEASED"], dtype=object)[R["status"][i]]
     dp = {
-        "sid": sid, "full_name": full, "dob": per["dob"][p[i]].copy(),
+        "sid": sid, "full_name": full, "dob": R["dob"][i].copy(),
         "sex": np.where(per["female"][p[i]], "F", "M"),
         "ssn": np.where(R["ssn"][i] == "", None, R["ssn"][i]),
         "address_street": _street(F, af[i], useB[i], R["addr_style"][i], 2, R["comma"][i]),
@@ -1128,7 +1293,7 @@ def _truth_chunk(R: dict, N: dict) -> pd.DataFrame:
                           for mask in range(8)], dtype=object)
     systems = sys_names[bits]
     multi = np.isin(bits, [3, 5, 6, 7])
-    tags = {t: R["tags"][t][idx].copy() for t in TRAP_TAGS}
+    tags = {t: R["tags"][t][idx].copy() for t in TRAP_TAGS + _EXTRA_TAGS}
     # moved: same person, different address in different records (contacts carry no address)
     has_addr = kind[idx] != 3
     mv = pd.DataFrame({"pg": pg[has_addr], "a": N["addr_id"][idx][has_addr]})
@@ -1136,10 +1301,10 @@ def _truth_chunk(R: dict, N: dict) -> pd.DataFrame:
     moved_p = set(nun.index[nun > 1].tolist())
     tags["moved"] = has_addr & pd.Series(pg).isin(moved_p).to_numpy()
     tag_str = np.full(m, "", dtype=object)
-    for t in TRAP_TAGS:
+    for t in TRAP_TAGS + _EXTRA_TAGS:
         tag_str = np.where(tags[t], tag_str + t + ",", tag_str)
     tag_str = pd.Series(tag_str).str.rstrip(",").to_numpy(object)
-    R["trap_counts"] = {t: int(tags[t].sum()) for t in TRAP_TAGS}
+    R["trap_counts"] = {t: int(tags[t].sum()) for t in TRAP_TAGS + _EXTRA_TAGS}
     return pd.DataFrame({
         "agency": AGENCIES[ag[idx]], "record_id": rid, "record_kind": KINDS[kind[idx]],
         "person_key": "P" + _z(pg, 10), "family_key": "F" + _z(fkey, 9),
@@ -1176,7 +1341,7 @@ def _parse_night(night: str) -> int:
 
 
 def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night: str = "20261125",
-                   bom: bool | None = None) -> dict:
+                   bom: bool | None = None, profile: str | Profile = "baseline") -> dict:
     """Write one synthetic night of the three agency extracts plus ground truth.
 
     Writes ``dhs_clients_<night>.csv`` (UTF-8, LF, optional BOM, a few legitimate
@@ -1191,6 +1356,9 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
         night: Extract date ``YYYYMMDD``; selects a snapshot of the same population.
         bom: Force (True) or forbid (False) a UTF-8 BOM on the DHS file; by default
             an odd seed writes one.
+        profile: Population profile (``baseline``, ``city``, ``namesakes``, ``sparse``,
+            ``messy``; see :mod:`pipeline.synth.profiles`). ``baseline`` is the population
+            the model was tuned on; the same seed gives the same families and files.
 
     Returns:
         A JSON-able summary: rows per file, legitimate person records per agency,
@@ -1199,6 +1367,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
     t0 = time.perf_counter()
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose from {sorted(SCALES)}")
+    prof = get_profile(profile)
     cfg = SCALES[scale]
     night_day = _parse_night(night)
     if bom is None:
@@ -1219,7 +1388,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
     dp_writer = None
     multi_fams = 0
     rec_counts = {"DHS": 0, "DJS": 0, "DPSCS": 0}
-    trap_counts = {t: 0 for t in TRAP_TAGS}
+    trap_counts = {t: 0 for t in TRAP_TAGS + _EXTRA_TAGS}
     with open(p_dhs, "wb") as f_dhs, open(p_djs, "wb") as f_djs:
         if bom:
             f_dhs.write(b"\xef\xbb\xbf")
@@ -1227,7 +1396,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
             fam0 = c * per_chunk
             n = min(per_chunk, n_fam - fam0)
             n_multi = multi_total * (fam0 + n) // n_fam - multi_total * fam0 // n_fam
-            pop = _chunk_population(seed, c, fam0, n, n_multi)
+            pop = _chunk_population(seed, c, fam0, n, n_multi, prof)
             R = _record_noise(_flatten(pop, seed, c))
             N = _night_chunk(R, night_day)
             for ag_name, writer in (("DHS", _dhs_bytes), ("DJS", _djs_bytes)):
@@ -1258,7 +1427,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
             multi_fams += T.loc[T["multi_system"], "family_key"].nunique()
             for k, v in T["agency"].value_counts().items():
                 rec_counts[k] += int(v)
-            for t in TRAP_TAGS:
+            for t in TRAP_TAGS + _EXTRA_TAGS:
                 trap_counts[t] += R["trap_counts"][t]
             del pop, R, N, T
     if dp_writer is None:
@@ -1272,7 +1441,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
                      for r in DIRTY_REASONS if ((dirty["agency"] == a) & (dirty["reason"] == r)).any()}
                  for a in ("DHS", "DJS", "DPSCS")}
     summary = {
-        "seed": seed, "scale": scale, "night": night, "bom": bool(bom),
+        "seed": seed, "scale": scale, "night": night, "bom": bool(bom), "profile": prof.name,
         "files": {p_dhs.name: rows["DHS"], p_djs.name: rows["DJS"], p_dp.name: rows["DPSCS"]},
         "records_per_agency": rec_counts,
         "records_total": int(sum(rec_counts.values())),
@@ -1280,7 +1449,7 @@ def generate_night(out_dir: Path, *, seed: int = 7, scale: str = "small", night:
         "multi_system_target": cfg["multi"],
         "dirty_rows": {a: int((dirty["agency"] == a).sum()) for a in ("DHS", "DJS", "DPSCS")},
         "dirty_by_reason": by_reason,
-        "traps": trap_counts,
+        "traps": {t: v for t, v in trap_counts.items() if t in TRAP_TAGS or v},
         "seconds": round(time.perf_counter() - t0, 2),
     }
     (out_dir / "truth" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

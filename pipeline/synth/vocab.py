@@ -87,16 +87,34 @@ def census(kind: str) -> tuple[np.ndarray, np.ndarray]:
     return _read_census({"last": "all.last", "male": "male.first", "female": "female.first"}[kind])
 
 
-def sample_names(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
-    """Sample ``n`` names by Census frequency (common names repeat a lot)."""
+@cache
+def _boosted(kind: str, top_n: int, mult: float) -> tuple[np.ndarray, np.ndarray]:
+    """Census names with the top ``top_n`` names' shares multiplied by ``mult``."""
     names_, cum = census(kind)
+    p = np.diff(np.concatenate([[0.0], cum]))
+    p[:top_n] *= mult
+    return names_, np.cumsum(p / p.sum())
+
+
+def sample_names(rng: np.random.Generator, kind: str, n: int,
+                 boost: tuple[int, float] | None = None) -> np.ndarray:
+    """Sample ``n`` names by Census frequency (common names repeat a lot).
+
+    ``boost=(top_n, mult)`` multiplies the share of the ``top_n`` commonest names by
+    ``mult`` (a city's name concentration); the same draws are used either way.
+    """
+    names_, cum = census(kind) if boost is None else _boosted(kind, *boost)
     idx = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
     return names_[np.minimum(idx, len(names_) - 1)]
 
 
 @cache
-def zip_table() -> pd.DataFrame:
-    """ZIP table: zip, CITY, state, region, weight (Baltimore heavy, a few out of state)."""
+def zip_table(balt_weight: float = 8.0) -> pd.DataFrame:
+    """ZIP table: zip, CITY, state, region, weight (Baltimore heavy, a few out of state).
+
+    ``balt_weight`` is the weight of a Baltimore City ZIP against 1 for most Maryland
+    ZIPs; it changes ``weight`` and ``cum`` only, never the rows or their order.
+    """
     import zipcodes
 
     rows = []
@@ -105,7 +123,7 @@ def zip_table() -> pd.DataFrame:
             continue
         county = z["county"].lower()
         balt = county == "baltimore city"
-        w = 8.0 if balt else (2.0 if county in ("baltimore county", "prince george's county",
+        w = balt_weight if balt else (2.0 if county in ("baltimore county", "prince george's county",
                                                 "montgomery county") else 1.0)
         rows.append((z["zip_code"], z["city"].upper(), "MD",
                      _REGION_BY_COUNTY.get(county, "Eastern Shore"), w))

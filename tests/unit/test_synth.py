@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -416,3 +417,159 @@ def test_two_youth_families(night):
     for ids in pairs[:50]:
         rels = {f.at[i.split("#")[0], "guardian1_relationship"] for i in ids}
         assert len(rels) == 1, ids
+
+
+# ----------------------------------------------------------------------------- profiles
+_PROFILES = ("city", "namesakes", "sparse", "messy")
+
+
+@pytest.fixture(scope="module")
+def profile_nights(tmp_path_factory, night) -> dict[str, Path]:
+    """One small night per profile on the same seed as ``night`` (baseline)."""
+    root = tmp_path_factory.mktemp("profiles")
+    out = {"baseline": night[0]}
+    for name in _PROFILES:
+        generate_night(root / name, seed=7, scale="small", night=NIGHT, profile=name)
+        out[name] = root / name
+    return out
+
+
+def _dhs_people(out: Path) -> pd.DataFrame:
+    """Clean DHS rows with their true person key, names upper-cased."""
+    dhs = _read_dhs(_files(out)[0])
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    df = dhs.merge(truth[truth["agency"] == "DHS"][["record_id", "person_key"]],
+                   left_on="client_id", right_on="record_id")
+    for c in ("first_name", "last_name"):
+        df[c] = df[c].str.upper()
+    return df
+
+
+def _same_name_strangers(df: pd.DataFrame, keys: list[str]) -> int:
+    """Pairs of different persons sharing ``first_name``, ``last_name`` and ``keys``."""
+    people = df.drop_duplicates("person_key")
+    n = people.groupby(["first_name", "last_name", *keys]).size()
+    return int((n * (n - 1) // 2).sum())
+
+
+def test_baseline_profile_is_the_default(night, tmp_path):
+    """``profile="baseline"`` writes the very bytes the generator wrote before profiles
+    existed (pinned for seed 7, small: the DHS and DJS files and dirty.csv)."""
+    out, _ = night
+    generate_night(tmp_path, seed=7, scale="small", night=NIGHT, profile="baseline")
+    pinned = {
+        f"dhs_clients_{NIGHT}.csv": "53d26b236b73b23aa025e098b6efe470f564e0943827d96ee5ed057706e0a6a9",
+        f"djs_youth_{NIGHT}.txt": "5953ea2c37ec721043257452bd7f698f5b3cf20a275965fed99dc82954302130",
+        "truth/dirty.csv": "bd9771f4646c7d4a3696299d45440951ffb9f49338568dcf6a853032e2a42e99",
+    }
+    for name, digest in pinned.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
+    for name in (f"dpscs_offenders_{NIGHT}.parquet", "truth/records.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_unknown_profile(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    with pytest.raises(ValueError, match="unknown profile"):
+        generate_night(tmp_path, seed=7, scale="small", profile="rural")
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path), "--profile", "rural"])
+    assert result.exit_code == 2
+    assert "unknown profile 'rural'" in result.output
+    help_text = CliRunner().invoke(app, ["synth", "--help"]).output
+    for name in ("baseline", *_PROFILES):
+        assert name in help_text
+
+
+@pytest.mark.parametrize("name", _PROFILES)
+def test_profile_nights_keep_the_contract(profile_nights, name):
+    """Every profile writes the same files and truth/; the contracts quarantine exactly the
+    planted dirty rows and keep exactly the truth's records."""
+    from data_contracts import find_extracts, load_extract, parse_night
+
+    out = profile_nights[name]
+    night_, paths = find_extracts(out)
+    dirty = pd.read_csv(out / "truth" / "dirty.csv")
+    truth = pd.read_parquet(out / "truth" / "records.parquet")
+    assert json.loads((out / "truth" / "summary.json").read_text())["profile"] == name
+    for agency, path in paths.items():
+        loaded = load_extract(path, agency, parse_night(night_))
+        assert len(loaded.persons) == (truth["agency"] == agency).sum(), agency
+        assert len(loaded.quarantine) == (dirty["agency"] == agency).sum(), agency
+
+
+def test_city_concentrates_names(profile_nights):
+    base, city = _dhs_people(profile_nights["baseline"]), _dhs_people(profile_nights["city"])
+
+    def top10(df: pd.DataFrame) -> float:
+        return df["last_name"].value_counts(normalize=True).head(10).sum()
+
+    assert top10(city) > 1.5 * top10(base), (top10(city), top10(base))
+    # strangers with the same first name, last name and birth date
+    assert _same_name_strangers(city, ["dob"]) > 3 * max(_same_name_strangers(base, ["dob"]), 5)
+
+
+def test_namesakes_share_names_in_households_and_zips(profile_nights):
+    base = _dhs_people(profile_nights["baseline"])
+    ns = _dhs_people(profile_nights["namesakes"])
+    # different persons with the same first+last name in one household (DHS case)
+    in_case_b, in_case_n = (_same_name_strangers(d, ["case_id"]) for d in (base, ns))
+    assert in_case_n > 2 * in_case_b, (in_case_n, in_case_b)
+    # same-named relatives in the same ZIP
+    for d in (base, ns):
+        d["zip5"] = d["addr_zip"].str[:5]
+    assert _same_name_strangers(ns, ["zip5"]) > 2 * _same_name_strangers(base, ["zip5"])
+    # the son's JR is missing on more namesake records than at baseline
+    truth = {k: pd.read_parquet(profile_nights[k] / "truth" / "records.parquet")
+             for k in ("baseline", "namesakes")}
+
+    def bare_share(k: str, d: pd.DataFrame) -> float:
+        t = truth[k]
+        ids = set(t.loc[t["traps"].str.contains("namesake"), "record_id"])
+        sub = d[d["client_id"].isin(ids)]
+        return float((sub["name_suffix"] == "").mean())
+
+    assert bare_share("namesakes", ns) > bare_share("baseline", base) + 0.15
+
+
+def test_sparse_has_more_missing_values(profile_nights):
+    def djs_guardian_dob_blank(out: Path) -> float:
+        djs = _read_djs(_files(out)[1])
+        named = djs["guardian1_name"] != ""
+        return float((djs.loc[named, "guardian1_birth_date"] == "").mean())
+
+    base, sparse = profile_nights["baseline"], profile_nights["sparse"]
+    assert djs_guardian_dob_blank(sparse) > djs_guardian_dob_blank(base) + 0.1
+    assert djs_guardian_dob_blank(sparse) > 0.9
+    b, s = _dhs_people(base), _dhs_people(sparse)
+    assert (s["ssn"] == "").mean() > (b["ssn"] == "").mean() + 0.1
+    assert (s["middle_name"] == "").mean() > (b["middle_name"] == "").mean() + 0.1
+    # guardians living apart: more records of one person at two addresses
+    moved = {k: pd.read_parquet(profile_nights[k] / "truth" / "records.parquet")["traps"]
+             .str.contains("moved").sum() for k in ("baseline", "sparse")}
+    assert moved["sparse"] > moved["baseline"]
+
+
+def test_messy_has_more_dob_and_name_errors(profile_nights):
+    def traps(k: str) -> Counter:
+        t = pd.read_parquet(profile_nights[k] / "truth" / "records.parquet")
+        return Counter(x for s in t["traps"] for x in s.split(",") if x)
+
+    base, messy = traps("baseline"), traps("messy")
+    assert base["dob_error"] == 0 and messy["dob_error"] > 0
+    for tag in ("dob_swap", "nickname", "typo", "maiden"):
+        assert messy[tag] > 1.4 * base[tag], tag
+    # DOB errors show in the files: a person's DHS records disagree on the birth date
+    def dob_conflicts(k: str) -> int:
+        d = _dhs_people(profile_nights[k])
+        return int((d.groupby("person_key")["dob"].nunique() > 1).sum())
+
+    # (DHS duplicates are rare, so compare across agencies too)
+    t = {k: pd.read_parquet(profile_nights[k] / "truth" / "records.parquet")
+         for k in ("baseline", "messy")}
+    share = {k: float(t[k]["traps"].str.contains("dob_").mean()) for k in t}
+    assert share["messy"] > 2 * share["baseline"]
+    assert dob_conflicts("messy") >= dob_conflicts("baseline")
