@@ -3,6 +3,8 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
+# benchmark-only extras (Splink for bench_public.py): never installed by demo or test
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 DEMO    ?= demo
 SCALE   ?= small
 SEED    ?= 7
@@ -11,7 +13,7 @@ SEED    ?= 7
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: venv demo test test-slow bench-ingest bench-encode bench-linkage bench-outputs lock clean
+.PHONY: venv bench-deps demo test test-slow bench-ingest bench-encode bench-linkage bench-robustness bench-outputs lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,22 +23,33 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+## make bench-deps: requirements-bench.txt (Splink 5 and companions) into .venv, for benchmarks only
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python -m pip check
+	@touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
 ## make demo: synthetic night -> nightly flow on the embedded Prefect -> summary
 demo: venv
 	$(BIN)/sst-link synth --out $(DEMO)/extracts --scale $(SCALE) --seed $(SEED)
 	@test -f $(DEMO)/linkage.key || $(BIN)/sst-link keygen --out $(DEMO)/linkage.key
 	@test -f $(DEMO)/keys/demo_navigator.private.pem || $(BIN)/sst-link recipient-keygen \
 	    --name demo_navigator --out $(DEMO)/keys
-	@printf '# made by make demo: the demo recipient of the identified roster\n[handoff.recipients]\ndemo_navigator = "%s"\n' \
-	    "$(abspath $(DEMO))/keys/demo_navigator.public.pem" > $(DEMO)/demo.toml
+	@test -f $(DEMO)/keys/pipeline.key || $(BIN)/sst-link keygen --signing --out $(DEMO)/keys/pipeline.key
+	@printf '# made by make demo: the pipeline signing key and the demo recipient of the identified roster\n[handoff]\nsigning_key = "%s"\n[handoff.recipients]\ndemo_navigator = "%s"\n' \
+	    "$(abspath $(DEMO))/keys/pipeline.key" "$(abspath $(DEMO))/keys/demo_navigator.public.pem" > $(DEMO)/demo.toml
 	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
 	    --out $(DEMO)/runs --config $(DEMO)/demo.toml --truth $(DEMO)/extracts/truth
 	@run=$$(ls -d $(DEMO)/runs/2*/ | sort | tail -1); rm -f $(DEMO)/identified_roster.csv; \
 	    echo "program staff decrypt the identified roster with their private key:"; \
 	    echo "  sst-link decrypt --in $${run}identified_roster.demo_navigator.enc" \
-	         "--key $(DEMO)/keys/demo_navigator.private.pem --out $(DEMO)/identified_roster.csv"; \
+	         "--key $(DEMO)/keys/demo_navigator.private.pem --sender-key $(DEMO)/keys/pipeline.public.pem" \
+	         "--out $(DEMO)/identified_roster.csv"; \
 	    $(BIN)/sst-link decrypt --in $${run}identified_roster.demo_navigator.enc \
-	        --key $(DEMO)/keys/demo_navigator.private.pem --out $(DEMO)/identified_roster.csv
+	        --key $(DEMO)/keys/demo_navigator.private.pem --sender-key $(DEMO)/keys/pipeline.public.pem \
+	        --out $(DEMO)/identified_roster.csv
 
 ## make test: lint, then the default suite (< 10 min on 2 cores)
 test: venv
@@ -49,11 +62,19 @@ test-slow: venv
 bench-ingest: venv
 	$(BIN)/python benchmarks/bench_ingest.py --scale large
 
-## linkage quality (FEBRL, synthetic nights on seeds the model was not tuned on), speed, memory
-bench-linkage: venv
+## linkage quality (FEBRL, synthetic nights on seeds the model was not tuned on), speed, memory;
+## then Splink's historical_figures_with_errors_50k, the product beside Splink's example model
+## (needs benchmarks/data/historical_figures_with_errors_50k.parquet, see benchmarks/bench_public.py)
+bench-linkage: venv bench-deps
 	$(BIN)/python benchmarks/bench_febrl.py
 	$(BIN)/python benchmarks/bench_linkage.py --scale small medium --seeds 41 42
 	$(BIN)/python benchmarks/bench_linkage.py --scale large --seeds 41 --no-plaintext
+	$(BIN)/python benchmarks/bench_public.py
+
+## linkage quality on populations the model was not tuned on (every synth profile, held-out
+## seeds), worst case first; quick: benchmarks/bench_robustness.py --scale small --profiles city
+bench-robustness: venv
+	$(BIN)/python benchmarks/bench_robustness.py --scale medium large --seeds 101
 
 ## two consecutive nights: id stability, suppression, encrypted handoff, stage times
 bench-outputs: venv

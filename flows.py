@@ -115,18 +115,21 @@ def publish(run_dir: str, root: str, night: str, config: str | None) -> dict[str
 
 @task(name="handoff", persist_result=False, cache_policy=NONE, retries=1,
       retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
-def handoff(roster: str, staging: str, night: str, config: str | None, out_dir: str
-            ) -> dict[str, Any]:
-    """Agency side: identified roster encrypted to each recipient (never in the clear)."""
+def handoff(roster: str, staging: str, night: str, config: str | None, out_dir: str,
+            run_id: str = "") -> dict[str, Any]:
+    """Agency side: identified roster encrypted to each recipient (never in the clear),
+    signed by the pipeline when a signing key is set."""
     result = nightly.identify_roster(Path(roster), Path(staging), night,
                                      load_settings(Path(config) if config else None),
-                                     Path(out_dir))
+                                     Path(out_dir), run_id)
     logger = get_run_logger()
     if not result:
         logger.info("no recipients in handoff.recipients: no identified roster written")
     for name, r in result.items():
-        logger.info("identified roster for %s: %s rows in %s (recipient key %s)", name,
-                    r["rows"], r["file"], r["fingerprint"])
+        logger.info("identified roster for %s: %s rows in %s (recipient key %s, %s)", name,
+                    r["rows"], r["file"], r["fingerprint"],
+                    f"signed by pipeline key {r['signer']}" if r.get("signer")
+                    else "UNSIGNED: set handoff.signing_key")
     return result
 
 
@@ -220,7 +223,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
             published = publish(str(run.partial), out, night, config)
         with clock("handoff"):
             handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night,
-                             config, str(run.partial))
+                             config, str(run.partial), run.run_id)
         def manifest_now() -> dict[str, Any]:
             return nightly.build_manifest(
                 run_id=run.run_id, night=night, started=started, settings=settings,

@@ -187,8 +187,22 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
 def keygen(
     out_path: Annotated[Path, typer.Option("--out", help="Key file to create (mode 0600; "
                                            "an existing file is never overwritten).")],
+    signing: Annotated[bool, typer.Option(
+        "--signing", help="Make the pipeline's Ed25519 signing key instead (the linkage "
+                          "side's; it signs the identified roster), with its public key "
+                          "beside it as <stem>.public.pem for every recipient to pin.")] = False,
 ) -> None:
-    """Create the linkage secret the three agencies share, and print its key id."""
+    """Create the linkage secret the three agencies share, and print its key id; or, with
+    --signing, the pipeline's signing key for the identified roster."""
+    if signing:
+        from pipeline.handoff import generate_signing_key
+
+        private, public, fingerprint = generate_signing_key(out_path)
+        out.print(escape(f"signing key {fingerprint} written to {private} (mode 600); set "
+                         f"handoff.signing_key to it. Give {public} to every recipient: "
+                         "`sst-link decrypt --sender-key` checks the roster against it."),
+                  highlight=False, soft_wrap=True)
+        return
     from hashing import LinkageKey
 
     key = LinkageKey.generate(out_path)
@@ -344,13 +358,23 @@ def decrypt(
     passphrase_file: Annotated[Optional[Path], typer.Option(
         help="File holding the private key's passphrase; without it the passphrase is read "
              "from SST_RECIPIENT_PASSPHRASE when set.")] = None,
+    sender_key: Annotated[Optional[Path], typer.Option(
+        help="The pipeline's public key (PIPELINE.public.pem from the data steward): the "
+             "file must carry its signature. Without it only an old unsigned (version 1) "
+             "file can be read, and is reported as unauthenticated.")] = None,
 ) -> None:
-    """Decrypt an encrypted identified roster with the recipient's private key."""
-    from pipeline.handoff import decrypt_file, read_passphrase
+    """Decrypt an encrypted identified roster with the recipient's private key, check the
+    pipeline's signature, and say which night and run it is from."""
+    from pipeline.handoff import decrypt_roster, read_passphrase
 
-    rows = decrypt_file(in_file, key, out_path, read_passphrase(passphrase_file))
-    out.print(f"{rows:,} rows written to {escape(str(out_path))} (mode 600)", highlight=False,
-              soft_wrap=True)
+    got = decrypt_roster(in_file, key, out_path, read_passphrase(passphrase_file), sender_key)
+    if got.authenticated:
+        origin = (f"signed by the pipeline (key {got.signer}): night {got.night}, "
+                  f"run {got.run_id}")
+    else:
+        origin = "NOT AUTHENTICATED (an unsigned format version 1 file: its sender is unknown)"
+    out.print(escape(f"{got.rows:,} rows written to {out_path} (mode 600); {origin}"),
+              highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

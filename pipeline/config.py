@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
@@ -65,12 +66,25 @@ class PublishSettings:
     suppression_threshold: int = 11
 
 
+SIGNING_KEY_ENV = "SST_SIGNING_KEY_FILE"
+
+
 @dataclass(frozen=True)
 class HandoffSettings:
     """``[handoff]``: see ``configs/default.toml``."""
 
     recipients: dict[str, str] = field(default_factory=dict)
     chunk_rows: int = 50_000
+    signing_key: str = ""
+
+    def signing_key_path(self) -> Path | None:
+        """The pipeline's signing key: ``signing_key``, else ``SST_SIGNING_KEY_FILE``;
+        None when neither is set (the roster is then written unsigned, format version 1)."""
+        value = self.signing_key or os.environ.get(SIGNING_KEY_ENV, "")
+        if not value:
+            return None
+        root = DEFAULT_CONFIG.parent.parent
+        return Path(value) if Path(value).is_absolute() else root / value
 
     def recipient_paths(self) -> dict[str, Path]:
         """Each recipient's public key file; a relative path is taken from the project."""
@@ -170,9 +184,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_recipients(handoff: HandoffSettings) -> None:
-    """Every recipient's name and public key, before any data is read (a bad key found at
-    the handoff stage would fail the night after everything else had run)."""
-    from pipeline.handoff import check_recipient_name, public_key_fingerprint
+    """Every recipient's name and public key, and the signing key, before any data is read
+    (a bad key found at the handoff stage would fail the night after everything else had
+    run)."""
+    from pipeline.handoff import check_recipient_name, load_signer, public_key_fingerprint
+
+    signing = handoff.signing_key_path()
+    if signing is not None and handoff.recipients:
+        try:
+            load_signer(signing, "", "")
+        except SstError as exc:
+            raise ConfigError(f"signing key: {exc.one_line()}", where="handoff.signing_key",
+                              hint="make one with `sst-link keygen --signing --out FILE`"
+                              ) from None
 
     for name, value in handoff.recipients.items():
         where = f"handoff.recipients.{name}"

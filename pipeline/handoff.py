@@ -75,6 +75,29 @@ associated data) or of a chunk (its tag) are all detected; the output file of
 The plaintext is UTF-8 CSV (RFC 4180: comma, ``"`` quoting, CRLF line ends, one header
 line), written from the roster frames in memory: no plaintext ever touches the disk on the
 encrypting side.
+
+Format version 2: signed by the pipeline
+----------------------------------------
+HPKE Base mode proves nothing about the sender: anyone holding a recipient's public key can
+make a file that decrypts, or put an older night's file in place of tonight's. Version 2
+adds the pipeline's Ed25519 signature (RFC 8032; a key pair made by ``sst-link keygen
+--signing``, whose public half every recipient pins) and says which run it is. The header
+is version 1's with version = 2 (and the HPKE ``info`` carrying 2), followed by::
+
+    112     8     signer key fingerprint (first 8 bytes of SHA-256 over the raw 32-byte
+                  Ed25519 public key)
+    120     2     M = length of the metadata
+    122     M     metadata: UTF-8 JSON object, sorted keys: ``run_id``, ``night``,
+                  ``recipient``
+
+The chunks follow as in version 1 (associated data SHA-256 of this longer header). After
+the last chunk comes the trailer: 4 zero bytes (no chunk has length 0), a 2-byte length
+(64) and the Ed25519 signature over ``b"sst-linkage identified roster v2\x00"`` + SHA-256
+of the header + SHA-256 of every chunk record (length prefixes included). The file ends
+there. :func:`decrypt_roster` checks the signature against the pinned public key before
+the output appears, and returns the night and run id so that an older file is noticed;
+a version 1 file still decrypts and is reported as unauthenticated, unless a pipeline key
+is pinned, which refuses it.
 """
 
 from __future__ import annotations
@@ -82,6 +105,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import secrets
@@ -93,21 +117,24 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import pandas as pd
-from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke, serialization
-from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from data_contracts import SstError
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE", "FORMAT_VERSION", "MAGIC", "PASSPHRASE_ENV", "HandoffError",
-    "RecipientKeys", "RosterWriter", "decrypt_file", "encrypt_csv", "encrypt_frame",
-    "generate_recipient", "public_key_fingerprint", "read_passphrase",
+    "DEFAULT_CHUNK_SIZE", "FORMAT_VERSION", "MAGIC", "PASSPHRASE_ENV", "Decrypted",
+    "HandoffError", "RecipientKeys", "RosterWriter", "Signer", "decrypt_file",
+    "decrypt_roster", "encrypt_csv", "encrypt_frame", "generate_recipient",
+    "generate_signing_key", "load_signer", "public_key_fingerprint", "read_passphrase",
+    "signing_key_fingerprint",
 ]
 
 MAGIC = b"SSTHPKE1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 1 << 24
 PASSPHRASE_ENV = "SST_RECIPIENT_PASSPHRASE"
@@ -116,8 +143,15 @@ ROSTER_FILE = "identified_roster.{recipient}.enc"
 # RFC 9180 section 7 identifiers of the one suite format version 1 uses.
 KEM_ID, KDF_ID, AEAD_ID = 0x0020, 0x0001, 0x0003
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
-_HPKE_INFO = (b"sst-linkage identified-roster file key, format version "
-              + FORMAT_VERSION.to_bytes(2, "big"))
+
+
+def _hpke_info(version: int) -> bytes:
+    return b"sst-linkage identified-roster file key, format version " + version.to_bytes(2, "big")
+
+
+_SIGNED = b"sst-linkage identified roster v2\x00"
+_SIG_LEN = 64
+_MAX_META = 4096
 _ENC_LEN = 32
 _FILE_KEY_LEN = 32
 _TAG_LEN = 16
@@ -295,6 +329,104 @@ def public_key_fingerprint(path: Path) -> str:
     return _fingerprint(_load_public_key(Path(path)))
 
 
+@dataclass(frozen=True)
+class Signer:
+    """The pipeline's signing key and what a signed roster says of its run."""
+
+    key: ed25519.Ed25519PrivateKey
+    run_id: str
+    night: str
+
+    @property
+    def fingerprint(self) -> bytes:
+        return _ed_fingerprint(self.key.public_key())
+
+
+def _ed_fingerprint(public_key: ed25519.Ed25519PublicKey) -> bytes:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).digest()[:8]
+
+
+def generate_signing_key(out: Path) -> tuple[Path, Path, str]:
+    """Create the pipeline's Ed25519 signing key: ``OUT`` (PKCS#8 PEM, mode 0600 from
+    creation) and ``OUT`` with ``.public.pem`` in place of its suffix (mode 0644), which
+    every recipient pins. Returns both paths and the fingerprint (16 hex digits).
+
+    Raises:
+        HandoffError: either file exists, or they cannot be written.
+    """
+    out = Path(out)
+    public = out.with_name(out.stem + ".public.pem")
+    for path in (out, public):
+        if path.exists() or path.is_symlink():
+            raise HandoffError("key file already exists; refusing to overwrite it",
+                               where=str(path), hint="choose another --out path")
+    key = ed25519.Ed25519PrivateKey.generate()
+    created: list[Path] = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for path, data, mode in (
+                (out, key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()), 0o600),
+                (public, key.public_key().public_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)):
+            _write_new(path, data, mode)
+            created.append(path)
+    except OSError as exc:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise HandoffError(f"cannot write the signing key ({exc.strerror})",
+                           where=str(out)) from None
+    return out, public, _ed_fingerprint(key.public_key()).hex()
+
+
+def load_signer(path: Path, run_id: str, night: str) -> Signer:
+    """The pipeline's signing key from its PEM file, for one run.
+
+    Raises:
+        HandoffError: missing, unreadable, group- or world-readable, or not an Ed25519
+            private key.
+    """
+    path = Path(path)
+    data = _read_key_file(path, "signing key")
+    if os.stat(path).st_mode & 0o077:
+        raise HandoffError("the signing key file is readable by others", where=str(path),
+                           hint=f"chmod 600 {path}")
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise HandoffError("not an Ed25519 signing key", where=str(path),
+                           hint="make one with `sst-link keygen --signing --out FILE`")
+    return Signer(key, str(run_id), str(night))
+
+
+def _load_sender_key(path: Path) -> ed25519.Ed25519PublicKey:
+    data = _read_key_file(Path(path), "pipeline public key")
+    if b"PRIVATE KEY" in data:
+        raise HandoffError("this is a private key; pin the pipeline's public key",
+                           where=str(path), hint="give the .public.pem beside the signing key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise HandoffError("not the pipeline's Ed25519 public key", where=str(path),
+                           hint="give the .public.pem that `sst-link keygen --signing` wrote")
+    return key
+
+
+def signing_key_fingerprint(path: Path) -> str:
+    """Fingerprint of a pipeline public (or signing) key file, 16 hex digits."""
+    data = _read_key_file(Path(path), "key")
+    if b"PRIVATE KEY" in data:
+        return load_signer(Path(path), "", "").fingerprint.hex()
+    return _ed_fingerprint(_load_sender_key(Path(path))).hex()
+
+
 def read_passphrase(file: Path | None, *, use_env: bool = True) -> bytes | None:
     """The passphrase from ``file`` (its trailing line ends dropped), else from
     ``SST_RECIPIENT_PASSPHRASE`` when ``use_env``, else ``None``.
@@ -331,31 +463,46 @@ def _check_chunk_size(chunk_size: int) -> int:
     return chunk_size
 
 
-def _header(fingerprint: bytes, chunk_size: int, enc: bytes, wrapped: bytes) -> bytes:
+def _header(fingerprint: bytes, chunk_size: int, enc: bytes, wrapped: bytes,
+            version: int = FORMAT_VERSION, signed: bytes = b"") -> bytes:
+    """The header; ``signed`` is version 2's signer fingerprint, metadata length and
+    metadata."""
     return b"".join((
-        MAGIC, FORMAT_VERSION.to_bytes(2, "big"), KEM_ID.to_bytes(2, "big"),
+        MAGIC, version.to_bytes(2, "big"), KEM_ID.to_bytes(2, "big"),
         KDF_ID.to_bytes(2, "big"), AEAD_ID.to_bytes(2, "big"), fingerprint,
         chunk_size.to_bytes(4, "big"), len(enc).to_bytes(2, "big"), enc,
-        len(wrapped).to_bytes(2, "big"), wrapped))
+        len(wrapped).to_bytes(2, "big"), wrapped, signed))
+
+
+def _meta_bytes(signer: Signer, recipient: str) -> bytes:
+    meta = json.dumps({"night": signer.night, "recipient": recipient,
+                       "run_id": signer.run_id}, sort_keys=True).encode("utf-8")
+    if len(meta) > _MAX_META:
+        raise HandoffError("run id or night too long for the roster header")
+    return signer.fingerprint + len(meta).to_bytes(2, "big") + meta
 
 
 class _Sealer:
     """One recipient's output: header, then STREAM chunks into ``<file>.tmp``."""
 
     def __init__(self, recipient: str, public_key: x25519.X25519PublicKey, out_dir: Path,
-                 chunk_size: int) -> None:
+                 chunk_size: int, signer: Signer | None = None) -> None:
         self.recipient = recipient
         self.fingerprint = _fingerprint(public_key)
         self.path = out_dir / ROSTER_FILE.format(recipient=recipient)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.chunk_size = chunk_size
+        self.signer = signer
+        version = 2 if signer is not None else 1
         file_key = ChaCha20Poly1305.generate_key()
-        sealed = _SUITE.encrypt(file_key, public_key, info=_HPKE_INFO)
+        sealed = _SUITE.encrypt(file_key, public_key, info=_hpke_info(version))
         enc, wrapped = sealed[:_ENC_LEN], sealed[_ENC_LEN:]
         if len(wrapped) != _WRAPPED_LEN:      # pragma: no cover - fixed by the suite
             raise HandoffError("unexpected HPKE output length")
-        header = _header(_raw_fingerprint(public_key), chunk_size, enc, wrapped)
+        header = _header(_raw_fingerprint(public_key), chunk_size, enc, wrapped, version,
+                         _meta_bytes(signer, recipient) if signer is not None else b"")
         self._aad = hashlib.sha256(header).digest()
+        self._body = hashlib.sha256()
         self._aead = ChaCha20Poly1305(file_key)
         self._buffer = bytearray()
         self._counter = 0
@@ -376,7 +523,9 @@ class _Sealer:
         if self._counter >= _COUNTER_LIMIT:   # pragma: no cover - 2**88 chunks
             raise HandoffError("roster too large for one encrypted file")
         sealed = self._aead.encrypt(_nonce(self._counter, last), plaintext, self._aad)
-        self._out(len(sealed).to_bytes(4, "big") + sealed)
+        record = len(sealed).to_bytes(4, "big") + sealed
+        self._body.update(record)
+        self._out(record)
         self._counter += 1
 
     def write(self, data: bytes) -> None:
@@ -390,6 +539,9 @@ class _Sealer:
     def finish(self) -> None:
         self._seal(bytes(self._buffer), last=True)
         self._buffer.clear()
+        if self.signer is not None:
+            signature = self.signer.key.sign(_SIGNED + self._aad + self._body.digest())
+            self._out(b"\x00\x00\x00\x00" + len(signature).to_bytes(2, "big") + signature)
         assert self._fh is not None
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -428,7 +580,8 @@ class RosterWriter:
     """
 
     def __init__(self, recipients: Mapping[str, Path], out_dir: Path, *,
-                 columns: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 columns: Sequence[str], chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 signer: Signer | None = None) -> None:
         if not recipients:
             raise HandoffError("no recipients for the identified roster",
                                hint="list them in the config's [handoff.recipients] table")
@@ -452,7 +605,7 @@ class RosterWriter:
         self._sealers: list[_Sealer] = []
         try:
             for name, key in keys.items():
-                self._sealers.append(_Sealer(name, key, out_dir, chunk_size))
+                self._sealers.append(_Sealer(name, key, out_dir, chunk_size, signer))
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
@@ -500,7 +653,10 @@ class RosterWriter:
             raise
         self.summary = {s.recipient: {"file": s.path.name, "bytes": s.bytes,
                                       "sha256": s.sha256, "fingerprint": s.fingerprint,
-                                      "rows": self.rows}
+                                      "rows": self.rows,
+                                      "format_version": 2 if s.signer else 1,
+                                      "signer": s.signer.fingerprint.hex() if s.signer
+                                      else None}
                         for s in self._sealers}
         self._sealers = []
         return self.summary
@@ -524,7 +680,8 @@ class RosterWriter:
 
 def encrypt_csv(frame_chunks: Iterable[pd.DataFrame], recipients: Mapping[str, Path],
                 out_dir: Path, *, columns: Sequence[str],
-                chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, dict[str, Any]]:
+                chunk_size: int = DEFAULT_CHUNK_SIZE,
+                signer: Signer | None = None) -> dict[str, dict[str, Any]]:
     """Encrypt the CSV of ``frame_chunks`` (in order) to every recipient, streaming.
 
     Args:
@@ -533,6 +690,8 @@ def encrypt_csv(frame_chunks: Iterable[pd.DataFrame], recipients: Mapping[str, P
         out_dir: folder of the ``identified_roster.<recipient>.enc`` files.
         columns: the CSV's columns, in order.
         chunk_size: plaintext bytes per encrypted chunk.
+        signer: the pipeline's signing key and run (format version 2); None writes an
+            unsigned version 1 file.
 
     Returns:
         Per recipient: ``file`` (name), ``bytes``, ``sha256`` (of the encrypted file),
@@ -542,7 +701,8 @@ def encrypt_csv(frame_chunks: Iterable[pd.DataFrame], recipients: Mapping[str, P
         HandoffError: no recipients, a bad recipient name or key, a frame without one of
             the columns, or an output that cannot be written (no file is left behind).
     """
-    with RosterWriter(recipients, out_dir, columns=columns, chunk_size=chunk_size) as writer:
+    with RosterWriter(recipients, out_dir, columns=columns, chunk_size=chunk_size,
+                      signer=signer) as writer:
         for frame in frame_chunks:
             writer.write_frame(frame)
     return writer.summary
@@ -555,14 +715,15 @@ def _slices(frame: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 def encrypt_frame(frame: pd.DataFrame, recipients: Mapping[str, Path], out_dir: Path,
                   chunk_rows: int = 50_000, *, columns: Sequence[str] | None = None,
-                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, dict[str, Any]]:
+                  chunk_size: int = DEFAULT_CHUNK_SIZE,
+                  signer: Signer | None = None) -> dict[str, dict[str, Any]]:
     """:func:`encrypt_csv` of one frame, ``chunk_rows`` rows at a time (all its columns
     unless ``columns`` is given)."""
     if chunk_rows < 1:
         raise HandoffError(f"chunk_rows must be positive, not {chunk_rows}")
     cols = list(frame.columns) if columns is None else list(columns)
     return encrypt_csv(_slices(frame, chunk_rows), recipients, out_dir, columns=cols,
-                       chunk_size=chunk_size)
+                       chunk_size=chunk_size, signer=signer)
 
 
 # ----------------------------------------------------------------------- decryption
@@ -575,6 +736,7 @@ class _RowCounter:
         self.records = 0
         self._quoted = False
         self._last = b""
+        self.body = hashlib.sha256()     # of the chunk records, for the signature
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -608,6 +770,9 @@ class _Header:
     fingerprint: str
     chunk_size: int
     sealed_key: bytes      # enc || wrapped, as Suite.decrypt wants it
+    version: int = 1
+    signer: str | None = None           # version 2: the signer key's fingerprint
+    meta: dict[str, str] | None = None  # version 2: run_id, night, recipient
 
 
 def _read_header(fh: BinaryIO, where: str) -> _Header:
@@ -621,9 +786,10 @@ def _read_header(fh: BinaryIO, where: str) -> _Header:
     if len(fixed) < 10:
         raise truncated()
     version = int.from_bytes(fixed[8:10], "big")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise HandoffError(f"unsupported encrypted-roster format version {version}",
-                           where=where, hint=f"this sst-link reads version {FORMAT_VERSION}")
+                           where=where, hint="this sst-link reads versions "
+                                             + ", ".join(map(str, READABLE_VERSIONS)))
     if len(fixed) < _FIXED_LEN:
         raise truncated()
     suite = tuple(int.from_bytes(fixed[i:i + 2], "big") for i in (10, 12, 14))
@@ -650,13 +816,30 @@ def _read_header(fh: BinaryIO, where: str) -> _Header:
         raise truncated()
     if not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise HandoffError("encrypted roster header is damaged (chunk size)", where=where)
-    return _Header(fixed + enc + n_wrapped_raw + wrapped, fingerprint, chunk_size,
-                   enc + wrapped)
+    raw = fixed + enc + n_wrapped_raw + wrapped
+    if version == 1:
+        return _Header(raw, fingerprint, chunk_size, enc + wrapped)
+    signed = _read(fh, 10)
+    if len(signed) < 10:
+        raise truncated()
+    n_meta = int.from_bytes(signed[8:10], "big")
+    meta_raw = _read(fh, n_meta) if n_meta <= _MAX_META else b""
+    if n_meta > _MAX_META or len(meta_raw) < n_meta:
+        raise truncated() if n_meta <= _MAX_META else HandoffError(
+            "encrypted roster header is damaged (metadata length)", where=where)
+    try:
+        meta = json.loads(meta_raw.decode("utf-8"))
+        meta = {k: str(meta[k]) for k in ("run_id", "night", "recipient")}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise HandoffError("encrypted roster header is damaged (metadata)",
+                           where=where) from None
+    return _Header(raw + signed + meta_raw, fingerprint, chunk_size, enc + wrapped, 2,
+                   signed[:8].hex(), meta)
 
 
 def _unwrap(header: _Header, key: x25519.X25519PrivateKey) -> bytes | None:
     try:
-        file_key = _SUITE.decrypt(header.sealed_key, key, info=_HPKE_INFO)
+        file_key = _SUITE.decrypt(header.sealed_key, key, info=_hpke_info(header.version))
     except (InvalidTag, ValueError):
         return None
     return file_key if len(file_key) == _FILE_KEY_LEN else None
@@ -681,14 +864,21 @@ def _open_file_key(header: _Header, key: x25519.X25519PrivateKey, where: str,
     return file_key
 
 
+_TRAILER = b"\x00\x00\x00\x00"
+
+
 def _decrypt_body(fh: BinaryIO, header: _Header, file_key: bytes, sink: BinaryIO,
-                  counter_rows: _RowCounter, where: str) -> None:
+                  counter_rows: _RowCounter, where: str) -> bytes | None:
+    """Decrypt the chunks into ``sink``; for version 2, return the signature trailer's
+    signature after checking nothing follows it (the chunk records' hash is kept in
+    ``counter_rows.body``)."""
     aead = ChaCha20Poly1305(file_key)
     aad = hashlib.sha256(header.raw).digest()
     max_len = header.chunk_size + _TAG_LEN
+    signed = header.version >= 2
     index = 0
     prefix = _read(fh, 4)
-    if not prefix:
+    if not prefix or (signed and prefix == _TRAILER):
         raise HandoffError("encrypted roster is truncated (no chunks after the header)",
                            where=where)
     while True:
@@ -702,8 +892,12 @@ def _decrypt_body(fh: BinaryIO, header: _Header, file_key: bytes, sink: BinaryIO
         sealed = _read(fh, length)
         if len(sealed) < length:
             raise HandoffError(f"encrypted roster is truncated (inside chunk {n})", where=where)
+        counter_rows.body.update(prefix + sealed)
         prefix = _read(fh, 4)
-        last = not prefix
+        last = (prefix == _TRAILER) if signed else not prefix
+        if signed and not prefix:
+            raise HandoffError(f"encrypted roster is truncated (no signature after chunk "
+                               f"{n})", where=where)
         try:
             plain = aead.decrypt(_nonce(index, last), sealed, aad)
         except InvalidTag:
@@ -727,13 +921,51 @@ def _decrypt_body(fh: BinaryIO, header: _Header, file_key: bytes, sink: BinaryIO
         sink.write(plain)
         counter_rows.feed(plain)
         if last:
-            return
+            if not signed:
+                return None
+            n_sig = int.from_bytes(_read(fh, 2), "big")
+            signature = _read(fh, _SIG_LEN) if n_sig == _SIG_LEN else b""
+            if len(signature) != _SIG_LEN:
+                raise HandoffError("encrypted roster is truncated or damaged (signature)",
+                                   where=where)
+            if fh.read(1):
+                raise HandoffError("encrypted roster was tampered with (data after the "
+                                   "signature)", where=where)
+            return signature
         index += 1
 
 
+@dataclass(frozen=True)
+class Decrypted:
+    """What :func:`decrypt_roster` read: the rows, the format version, and for a signed
+    (version 2) file the run it came from and the pipeline key that signed it."""
+
+    rows: int
+    version: int
+    authenticated: bool
+    run_id: str | None = None
+    night: str | None = None
+    recipient: str | None = None
+    signer: str | None = None
+
+
 def decrypt_file(in_path: Path, private_key_path: Path, out_path: Path,
-                 passphrase: bytes | None = None) -> int:
-    """Decrypt an encrypted roster to ``out_path`` and return its number of data rows.
+                 passphrase: bytes | None = None,
+                 sender_key_path: Path | None = None) -> int:
+    """:func:`decrypt_roster`'s number of data rows."""
+    return decrypt_roster(in_path, private_key_path, out_path, passphrase,
+                          sender_key_path).rows
+
+
+def decrypt_roster(in_path: Path, private_key_path: Path, out_path: Path,
+                   passphrase: bytes | None = None,
+                   sender_key_path: Path | None = None) -> Decrypted:
+    """Decrypt an encrypted roster to ``out_path``; return its rows and, for a signed file,
+    the run it came from.
+
+    A version 2 file needs the pipeline's public key (``sender_key_path``, pinned by the
+    recipient) and must carry that key's valid signature; a version 1 file is
+    unauthenticated and is refused when a pipeline key is pinned.
 
     The plaintext goes to a temporary file (mode 0600) in ``out_path``'s folder, which is
     renamed to ``out_path`` only after the final chunk has been verified; on any failure
@@ -767,6 +999,22 @@ def decrypt_file(in_path: Path, private_key_path: Path, out_path: Path,
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             raise HandoffError("not an encrypted roster (not a regular file)", where=where)
         header = _read_header(fh, where)
+        sender = _load_sender_key(Path(sender_key_path)) if sender_key_path else None
+        if header.version >= 2 and sender is None:
+            raise HandoffError("this roster is signed by the pipeline; pin its public key "
+                               "to check the signature", where=where,
+                               hint="add --sender-key PIPELINE.public.pem (from your data "
+                                    "steward)")
+        if header.version < 2 and sender is not None:
+            raise HandoffError("this roster is not signed (format version 1): its sender "
+                               "cannot be proven", where=where,
+                               hint="ask the data steward for tonight's signed file; to read "
+                                    "an old unsigned file, leave out --sender-key")
+        if sender is not None and header.signer != _ed_fingerprint(sender).hex():
+            raise HandoffError(f"signed by another key (fingerprint {header.signer}, the "
+                               f"pinned pipeline key is {_ed_fingerprint(sender).hex()})",
+                               where=where, hint="do not use this file; tell the data "
+                                                 "steward")
         key = _load_private_key(Path(private_key_path), passphrase)
         file_key = _open_file_key(header, key, where, Path(private_key_path))
         tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.tmp")
@@ -778,15 +1026,25 @@ def decrypt_file(in_path: Path, private_key_path: Path, out_path: Path,
                                where=str(out_path)) from None
         rows = _RowCounter()
         with os.fdopen(fd, "wb") as sink:
-            _decrypt_body(fh, header, file_key, sink, rows, where)
+            signature = _decrypt_body(fh, header, file_key, sink, rows, where)
             sink.flush()
             os.fsync(sink.fileno())
+        if sender is not None:
+            message = _SIGNED + hashlib.sha256(header.raw).digest() + rows.body.digest()
+            try:
+                sender.verify(signature or b"", message)
+            except InvalidSignature:
+                raise HandoffError("the pipeline's signature does not verify: the file was "
+                                   "altered or forged", where=where,
+                                   hint="do not use this file; tell the data steward") from None
         try:
             os.link(tmp, out_path)      # atomic, and never replaces a file that appeared
         except FileExistsError:
             raise HandoffError("output file already exists; refusing to overwrite it",
                                where=str(out_path), hint="choose a new --out path") from None
-        return rows.rows
+        meta = header.meta or {}
+        return Decrypted(rows.rows, header.version, sender is not None, meta.get("run_id"),
+                         meta.get("night"), meta.get("recipient"), header.signer)
     except OSError as exc:
         raise HandoffError(f"cannot decrypt the roster ({exc.strerror})", where=where) from None
     finally:

@@ -278,7 +278,9 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
             "records_out", "records_by_kind", "field_issues")} for s in summaries},
         "linkage": linkage,
         "roster": published,
-        "identified_roster": {name: {k: r[k] for k in ("file", "rows", "fingerprint")}
+        "identified_roster": {name: {**{k: r[k] for k in ("file", "rows", "fingerprint")},
+                                     "format_version": r.get("format_version", 1),
+                                     "signed_by": r.get("signer")}
                               for name, r in (handoff or {}).items()},
     }
 
@@ -317,7 +319,9 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
         lines += ["", f"**Match-quality report** for analysts: [match_quality.html]"
                   f"({html.as_uri()}) (`{html}`), with its figures in `match_quality.json`."]
     if "identified_roster" in manifest:
-        who = ", ".join(f"{n} ({r['rows']:,} rows)"
+        who = ", ".join(f"{n} ({r['rows']:,} rows, "
+                        + (f"signed by pipeline key {r['signed_by']})" if r.get("signed_by")
+                           else "UNSIGNED: set handoff.signing_key)")
                         for n, r in manifest["identified_roster"].items())
         lines += ["", f"**Identified roster** (encrypted): {who or 'no recipients configured'}."]
     return "\n".join(lines) + "\n"
@@ -406,7 +410,7 @@ def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
 
 
 def identify_roster(roster: Path, staging: Path, night: str, settings: Settings,
-                    out_dir: Path) -> dict[str, Any]:
+                    out_dir: Path, run_id: str = "") -> dict[str, Any]:
     """The agency side's handoff: join names, birth dates and addresses to the roster's
     records and encrypt the result to each recipient in ``handoff.recipients``, streamed
     in chunks (no identified roster is ever written in the clear).
@@ -417,6 +421,7 @@ def identify_roster(roster: Path, staging: Path, night: str, settings: Settings,
         night: ``YYYYMMDD``.
         settings: run settings (recipients, chunk size).
         out_dir: where ``identified_roster.<recipient>.enc`` go (the run folder).
+        run_id: the run, which a signed roster names (with the night).
 
     Returns:
         Per recipient: file name, size, SHA-256, key fingerprint and rows (no identifiers).
@@ -438,5 +443,7 @@ def identify_roster(roster: Path, staging: Path, night: str, settings: Settings,
     people["dob"] = people["dob"].dt.strftime("%Y-%m-%d")
     identified = keys.merge(people, on=["agency", "record_id"], how="left",
                             validate="one_to_one")[list(IDENTIFIED_COLUMNS)]
+    signing = settings.handoff.signing_key_path()
+    signer = handoff.load_signer(signing, run_id, night) if signing is not None else None
     return handoff.encrypt_frame(identified, recipients, out_dir,
-                                 chunk_rows=settings.handoff.chunk_rows)
+                                 chunk_rows=settings.handoff.chunk_rows, signer=signer)

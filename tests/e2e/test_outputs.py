@@ -45,9 +45,11 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dic
     keys.mkdir()
     staff = {n: handoff.generate_recipient(n, keys) for n in ("navigator_a", "navigator_b")}
     outsider = handoff.generate_recipient("outsider", keys)
+    signing, pipeline_public, _ = handoff.generate_signing_key(keys / "pipeline.key")
     config = base / "config.toml"
-    config.write_text("[handoff]\nchunk_rows = 100\n[handoff.recipients]\n" + "".join(
-        f'{n} = "{k.public_path}"\n' for n, k in staff.items()))
+    config.write_text(f'[handoff]\nchunk_rows = 100\nsigning_key = "{signing}"\n'
+                      "[handoff.recipients]\n" + "".join(
+                          f'{n} = "{k.public_path}"\n' for n, k in staff.items()))
     out = base / "runs"
     runs, extracts = {}, {}
     handler = _Capture()
@@ -61,7 +63,8 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dic
     finally:
         logging.getLogger().removeHandler(handler)
     return {"runs": runs, "extracts": extracts, "staff": staff, "outsider": outsider,
-            "out": out, "config": config, "logs": "\n".join(handler.lines).encode()}
+            "out": out, "config": config, "logs": "\n".join(handler.lines).encode(),
+            "pipeline_public": pipeline_public}
 
 
 class _Capture(logging.Handler):
@@ -162,10 +165,18 @@ def test_identified_roster_decrypts_for_each_recipient_only(two_nights: dict,
     dhs = pd.read_csv(next(two_nights["extracts"][NIGHTS[0]].glob("dhs_clients_*.csv")),
                       dtype=str, keep_default_na=False, encoding="utf-8",
                       encoding_errors="replace", on_bad_lines="skip")
+    manifest = json.loads((run / "manifest.json").read_text())
     for name, keys in two_nights["staff"].items():
         out = tmp_path / f"{name}.csv"
-        rows = handoff.decrypt_file(run / f"identified_roster.{name}.enc", keys.private_path,
-                                    out)
+        got_file = handoff.decrypt_roster(run / f"identified_roster.{name}.enc",
+                                          keys.private_path, out,
+                                          sender_key_path=two_nights["pipeline_public"])
+        rows = got_file.rows
+        # signed by the pipeline, naming tonight's run, as the manifest says
+        assert got_file.authenticated and got_file.night == NIGHTS[0]
+        assert got_file.run_id == manifest["run_id"]
+        assert manifest["identified_roster"][name]["signed_by"] == got_file.signer
+        assert manifest["identified_roster"][name]["format_version"] == 2
         got = pd.read_csv(out, dtype=str, keep_default_na=False)
         assert rows == len(got) == len(roster)
         assert sorted(zip(got["family_id"], got["person_id"], got["agency"], got["record_id"],
