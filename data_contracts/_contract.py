@@ -20,7 +20,7 @@ import pandera.pandas as pa
 import pyarrow
 
 from . import normalize as nz
-from .reasons import PRECEDENCE, QuarantineReason
+from .reasons import MAX_FIELD_CHARS, PRECEDENCE, QuarantineReason
 
 AGENCIES: tuple[str, ...] = ("DHS", "DJS", "DPSCS")
 
@@ -207,6 +207,17 @@ def row_reasons(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
     return reasons
 
 
+def too_long(raw: pd.DataFrame) -> np.ndarray:
+    """Per row, whether any text field is longer than MAX_FIELD_CHARS characters."""
+    out = np.zeros(len(raw), dtype=bool)
+    for name in raw.columns:
+        col = raw[name]
+        if pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
+            length = col.astype(_STR).str.len().fillna(0).to_numpy()
+            out |= length > MAX_FIELD_CHARS
+    return out
+
+
 def split_rows(agency: str, raw: pd.DataFrame, line_number: np.ndarray,
                schema: pa.DataFrameSchema, id_column: str, id_pattern: str,
                set_aside: pd.DataFrame | None = None
@@ -217,6 +228,12 @@ def split_rows(agency: str, raw: pd.DataFrame, line_number: np.ndarray,
     it has the layout's id format: whatever else sits in an id column (an SSN, a name)
     never reaches the quarantine list."""
     reasons = row_reasons(raw, schema)
+    long = too_long(raw)
+    if long.any():   # before any reason ranked below it
+        later = reasons.map(_REASON_RANK).fillna(len(_REASON_RANK)).to_numpy() > \
+            _REASON_RANK[QuarantineReason.FIELD_TOO_LONG.value]
+        reasons = reasons.mask(pd.Series(long & later, index=reasons.index),
+                               QuarantineReason.FIELD_TOO_LONG.value)
     if set_aside is not None and len(set_aside):
         reasons = reasons.mask(reasons.isna() & set_aside_duplicates(
             raw[id_column], set_aside["record_id"]), QuarantineReason.DUPLICATE_ID.value)

@@ -16,6 +16,9 @@ class QuarantineReason(StrEnum):
     """Bytes that are neither UTF-8 nor Windows-1252 text, or control characters."""
     WRONG_COLUMN_COUNT = "wrong_column_count"
     """Too few or too many fields for the layout."""
+    FIELD_TOO_LONG = "field_too_long"
+    """A field longer than :data:`MAX_FIELD_CHARS` characters: no layout has one that long
+    (the spec calls it dirt), so the row is set aside rather than loaded."""
     BAD_ID = "bad_id"
     """Record id (or DHS case id) blank or not in the layout's format."""
     DUPLICATE_ID = "duplicate_id"
@@ -28,6 +31,9 @@ class QuarantineReason(StrEnum):
     MISSING_NAME = "missing_name"
     """Neither a first nor a last name."""
 
+
+MAX_FIELD_CHARS = 500
+"""The longest field a row may carry (``../shared/specs/agency_extracts.md``)."""
 
 PRECEDENCE: tuple[QuarantineReason, ...] = tuple(QuarantineReason)
 """Order in which reasons are assigned when a row breaks several rules."""

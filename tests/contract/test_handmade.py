@@ -55,6 +55,13 @@ def dhs_rows() -> list[tuple[bytes, str | None]]:
         (("C000000016," + ok.format(f="Ann", l="Lee").replace(",,01/02/1980,F,,",
                                                                ",,01/02/1980,F,999999999,")
           ).encode(), None),
+        # a field over 500 characters is dirt (the spec): set aside, never loaded
+        (("C000000018," + ok.format(f="Ann", l="Lee").replace("12 Main Street",
+                                                               "12 Main Street " + "X" * 600)
+          ).encode(), "field_too_long"),
+        (("C000000019," + ok.format(f="Ann", l="Lee").replace("12 Main Street",
+                                                               "1" + "2" * 499)
+          ).encode(), None),
     ]
 
 
@@ -79,7 +86,7 @@ def test_dhs_every_reason_and_nothing_legitimate(tmp_path: Path, bom: bool, crlf
     got = dict(zip(result.quarantine["line_number"], result.quarantine["reason"]))
     assert got == expected_quarantine(rows)
     assert list(result.quarantine.columns) == ["agency", "line_number", "record_id", "reason"]
-    legit = {f"C0000000{n:02d}" for n in (1, 2, 14, 15, 16)}
+    legit = {f"C0000000{n:02d}" for n in (1, 2, 14, 15, 16, 19)}      # 19: 500 characters
     assert set(result.persons["record_id"]) == legit
     assert result.rows_read == len(rows)
     p = result.persons.set_index("record_id")
