@@ -26,7 +26,7 @@ from pipeline.synth.profiles import PROFILES
 
 app = typer.Typer(
     name="sst-link", no_args_is_help=True, add_completion=False,
-    pretty_exceptions_enable=False,
+    pretty_exceptions_enable=False, rich_markup_mode="markdown",
     help="Nightly privacy-preserving record linkage for Safer Stronger Together.")
 out = Console()
 err = Console(stderr=True)
@@ -46,9 +46,32 @@ def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 Config = Annotated[Optional[Path], typer.Option(
     help="TOML file overriding configs/default.toml (only the keys it names).")]
-Night = Annotated[Optional[str], typer.Option(
-    help="Night of the extracts as YYYYMMDD (default: synth uses 20261125; run uses the "
-         "newest night present).")]
+def _night(default: str) -> Any:
+    return Annotated[Optional[str], typer.Option(
+        help=f"Night of the extracts as YYYYMMDD (default: {default}).")]
+
+
+Night = _night("the newest night present in the folder")
+SynthNight = _night("20261125")
+FileNight = _night("the night in the extract's file name")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"sst-link {version('sst-linkage')}", highlight=False)
+        except PackageNotFoundError:     # pragma: no cover - run from a source tree
+            out.print("sst-link (not installed)", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Nightly privacy-preserving record linkage for Safer Stronger Together."""
 
 
 @app.command()
@@ -59,7 +82,7 @@ def synth(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic population.")] = 7,
     scale: Annotated[str, typer.Option(help="small (~20k records), medium (~200k) or "
                                        "large (~2M, statewide).")] = "small",
-    night: Night = None,
+    night: SynthNight = None,
     profile: Annotated[str, typer.Option(help="Synthetic population: " + "; ".join(
         f"{p.name} ({p.description})" for p in PROFILES.values()) + ".")] = "baseline",
 ) -> None:
@@ -89,14 +112,17 @@ def synth(
 def run(
     extracts: Annotated[Path, typer.Option(help="Folder holding the three agency extracts.")],
     out_root: Annotated[Path, typer.Option("--out", help="Output root; the run folder is "
-                                           "OUT/<run id>/.")],
+                                           "`OUT/<run id>/`.")],
     config: Config = None,
     night: Night = None,
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: also print "
                                                   "how the run compares with it, and put the "
                                                   "measured figures in the report.")] = None,
 ) -> None:
-    """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set)."""
+    """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set).
+
+    The linkage key is read from the file that encoding.key_file in the config or the
+    SST_LINKAGE_KEY_FILE environment variable names (`sst-link keygen` makes one)."""
     from flows import nightly_linkage
 
     result = nightly_linkage(str(extracts), str(out_root), night,
@@ -190,7 +216,7 @@ def keygen(
     signing: Annotated[bool, typer.Option(
         "--signing", help="Make the pipeline's Ed25519 signing key instead (the linkage "
                           "side's; it signs the identified roster), with its public key "
-                          "beside it as <stem>.public.pem for every recipient to pin.")] = False,
+                          "beside it as `<stem>.public.pem` for every recipient to pin.")] = False,
 ) -> None:
     """Create the linkage secret the three agencies share, and print its key id; or, with
     --signing, the pipeline's signing key for the identified roster."""
@@ -216,10 +242,11 @@ def keygen(
 def encode(
     agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
     extract: Annotated[Path, typer.Option(help="The agency's extract file.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for encoded_<agency>_<night>"
-                                          ".parquet and quarantine_<agency>_<night>.csv.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for "
+                                          "`encoded_<agency>_<night>.parquet` and "
+                                          "`quarantine_<agency>_<night>.csv`.")],
     config: Config = None,
-    night: Night = None,
+    night: FileNight = None,
 ) -> None:
     """Run the agency_encode flow: contract, then keyed encoding (key from
     encoding.key_file or SST_LINKAGE_KEY_FILE). Its output is all an agency sends."""
@@ -240,7 +267,7 @@ def encode(
 def check(
     extract: Annotated[Path, typer.Argument(help="One agency extract file.")],
     agency: Annotated[str, typer.Option(help="DHS, DJS or DPSCS.")],
-    night: Night = None,
+    night: FileNight = None,
     config: Config = None,
 ) -> None:
     """Check one extract against its contract and print counts (writes nothing)."""
@@ -261,7 +288,7 @@ def check(
 @app.command()
 @_one_line_errors
 def report(
-    run_folder: Annotated[Path, typer.Argument(help="A finished run folder (OUT/<run id>/).")],
+    run_folder: Annotated[Path, typer.Argument(help="A finished run folder (`OUT/<run id>/`).")],
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: add measured "
                                                   "precision and recall.")] = None,
 ) -> None:
@@ -297,7 +324,7 @@ def report(
 def serve(config: Config = None) -> None:
     """Register the nightly deployment with the Prefect server and run it on its schedule.
 
-    The schedule is [schedule] in the config (default cron "0 2 * * *" in America/New_York),
+    The schedule is the config's schedule table (default cron "0 2 * * *" in America/New_York),
     one run at a time; schedule.extracts and schedule.out must be set. Start a server first
     (`prefect server start`) and point PREFECT_API_URL at it; stop with Ctrl-C."""
     from flows import nightly_deployment
@@ -349,7 +376,7 @@ def recipient_keygen(
 @app.command()
 @_one_line_errors
 def decrypt(
-    in_file: Annotated[Path, typer.Option("--in", help="An identified_roster.<recipient>.enc "
+    in_file: Annotated[Path, typer.Option("--in", help="An `identified_roster.<recipient>.enc` "
                                           "file.")],
     key: Annotated[Path, typer.Option(help="The recipient's NAME.private.pem.")],
     out_path: Annotated[Path, typer.Option("--out", help="CSV file to write (mode 0600; it "

@@ -43,3 +43,27 @@ def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     f.write_text("x\n")
     result = runner.invoke(app, ["check", str(f), "--agency", "DHS", "--config", str(cfg)])
     assert result.exit_code == 2 and "unknown setting ingest.nope" in result.stderr
+
+
+def test_version_and_help_texts_say_what_each_command_does() -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+
+    def text(*args: str) -> str:
+        result = runner.invoke(app, [*args])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.replace("│", " ").split())    # help in boxes
+
+    assert text("--version").startswith("sst-link ")
+    assert "the night in the extract's file name" in text("encode", "--help")
+    assert "the night in the extract's file name" in text("check", "--help")
+    assert "the newest night present" in text("run", "--help")
+    assert "SST_LINKAGE_KEY_FILE" in text("run", "--help")
+    assert "default: 20261125" in text("synth", "--help")
+    serve = text("serve", "--help")
+    assert "the config's schedule table" in serve and "is  in" not in serve
+    assert "encoded_<agency>_<night>.parquet" in text("encode", "--help")
+    assert "identified_roster.<recipient>.enc" in text("decrypt", "--help")
