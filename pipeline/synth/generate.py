@@ -199,6 +199,17 @@ def _case(names: np.ndarray, style: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- population
+def _append_singleton_spans(F: dict, n: int, rng: np.random.Generator) -> None:
+    """Open, close, move and reporting lags of ``n`` new one-person families (look-alikes,
+    strangers), appended to the family arrays in place."""
+    for key in ("open", "close", "move"):
+        F[key] = np.asarray(F[key])
+    F["open"] = np.concatenate([F["open"], _REF + rng.integers(-700, 120, n)])
+    F["close"] = np.concatenate([F["close"], np.full(n, _NEVER)])
+    F["move"] = np.concatenate([F["move"], np.full(n, _NEVER)])
+    F["lag"] = np.concatenate([F["lag"], np.zeros((n, 3), int)])
+
+
 def _chunk_population(seed: int, chunk: int, fam0: int, n: int, n_multi: int,
                       prof: Profile = BASELINE) -> dict:
     """Draw one chunk of the population (independent of the night).
@@ -655,12 +666,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
         per[key] = np.concatenate([per[key], val])
     per["lookalike"][t_person] = True
     # extend family arrays for the look-alike families
-    for key in ("open", "close", "move"):
-        F[key] = np.asarray(F[key])
-    F["open"] = np.concatenate([F["open"], _REF + rng.integers(-700, 120, nl)])
-    F["close"] = np.concatenate([F["close"], np.full(nl, _NEVER)])
-    F["move"] = np.concatenate([F["move"], np.full(nl, _NEVER)])
-    F["lag"] = np.concatenate([F["lag"], np.zeros((nl, 3), int)])
+    _append_singleton_spans(F, nl, rng)
     for AB in ("A", "B"):
         for key in F[AB]:
             F[AB][key] = np.concatenate([F[AB][key], F[AB][key][t_fam]])
@@ -710,10 +716,7 @@ def _flatten(pop: dict, seed: int, chunk: int) -> dict:
                          ("namesake", np.zeros(ns, bool)), ("lookalike", np.ones(ns, bool))):
             per[key] = np.concatenate([per[key], val])
         per["lookalike"][s_person] = True
-        F["open"] = np.concatenate([F["open"], _REF + xrng.integers(-700, 120, ns)])
-        F["close"] = np.concatenate([F["close"], np.full(ns, _NEVER)])
-        F["move"] = np.concatenate([F["move"], np.full(ns, _NEVER)])
-        F["lag"] = np.concatenate([F["lag"], np.zeros((ns, 3), int)])
+        _append_singleton_spans(F, ns, xrng)
         for AB in ("A", "B"):
             for key in F[AB]:
                 F[AB][key] = np.concatenate([F[AB][key], F["A"][key][s_fam]])
