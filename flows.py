@@ -183,7 +183,8 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
 
 @flow(name="nightly_linkage", persist_result=False, log_prints=False)
 def nightly_linkage(extracts: str, out: str, night: str | None = None,
-                    config: str | None = None, truth: str | None = None) -> dict[str, Any]:
+                    config: str | None = None, truth: str | None = None,
+                    key_rotated_from: str | None = None) -> dict[str, Any]:
     """One night: ingest, encode and link the three agency extracts; write the run folder.
 
     Args:
@@ -194,6 +195,8 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         config: TOML file overriding ``configs/default.toml``.
         truth: a synthetic night's ``truth/`` folder: the report then also shows measured
             precision and recall beside the model's estimates (synthetic nights only).
+        key_rotated_from: the key id tonight's linkage key replaces (a declared rotation);
+            without it a key other than the last run's stops the night.
 
     Returns:
         ``run_dir``, ``run_id`` and the manifest's counts.
@@ -201,8 +204,9 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
     logger = get_run_logger()
     started = datetime.now(UTC)
     settings = load_settings(Path(config) if config else None)
-    nightly.load_key(settings)                              # fail before reading data
+    key = nightly.load_key(settings)                        # fail before reading data
     night, paths = find_extracts(Path(extracts), night)
+    nightly.check_key_continuity(Path(out), night, key.key_id, key_rotated_from)
     with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
                    keep_staging=settings.run.keep_staging) as run:
         logger.info("run %s for night %s", run.run_id, night)

@@ -118,15 +118,28 @@ def run(
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: also print "
                                                   "how the run compares with it, and put the "
                                                   "measured figures in the report.")] = None,
+    key_rotated_from: Annotated[Optional[str], typer.Option(
+        help="Declare that tonight's linkage key replaces the key with this id (the last "
+             "run's); without it a run with another key than the last run's stops, as its "
+             "encodings could not be compared with last night's.")] = None,
 ) -> None:
     """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set).
 
     The linkage key is read from the file that encoding.key_file in the config or the
     SST_LINKAGE_KEY_FILE environment variable names (`sst-link keygen` makes one)."""
+    from data_contracts import find_extracts
+    from pipeline.config import load_settings
+    from pipeline.nightly import check_key_continuity, load_key
+
+    # config, key, extracts and key continuity fail here, before Prefect starts its server
+    key = load_key(load_settings(config))
+    night, _ = find_extracts(extracts, night)
+    check_key_continuity(out_root, night, key.key_id, key_rotated_from)
     from flows import nightly_linkage
 
     result = nightly_linkage(str(extracts), str(out_root), night,
-                             str(config) if config else None, str(truth) if truth else None)
+                             str(config) if config else None, str(truth) if truth else None,
+                             key_rotated_from)
     _print_run(result, truth)
 
 

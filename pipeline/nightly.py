@@ -36,6 +36,7 @@ from data_contracts import (
     QUARANTINE_COLUMNS,
     ContractError,
     QuarantineLimitError,
+    RunFolderError,
     load_extract,
     parse_night,
 )
@@ -193,6 +194,54 @@ def check_same_key(encoded: list[dict[str, Any]]) -> None:
     if len(set(ids.values())) > 1:
         raise EncodedFormatError("agencies were encoded with different keys (" + ", ".join(
             f"{a} {k}" for a, k in ids.items()) + ")", hint="rerun the night with one key")
+
+
+def check_key_continuity(root: Path, night: str, key_id: str,
+                         rotated_from: str | None = None) -> str | None:
+    """The linkage key must be the one the output root's last run used, unless a rotation
+    from that key is declared: another key gives encodings that cannot be compared with
+    last night's, and nothing but the manifest's key id would show it.
+
+    Args:
+        root: the output root.
+        night: tonight, ``YYYYMMDD``.
+        key_id: tonight's key id.
+        rotated_from: the key id the steward declares tonight's key replaces.
+
+    Returns:
+        The previous run's key id, or None on a first night.
+
+    Raises:
+        RunFolderError: another key without a declared rotation from it, or a declared
+            rotation from a key the last run did not use.
+    """
+    from .run_folder import MANIFEST
+
+    root = Path(root)
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and p.name[:8] <= night and (p / MANIFEST).is_file()) \
+        if root.is_dir() else []
+    previous = None
+    for run in reversed(runs):
+        try:
+            previous = json.loads((run / MANIFEST).read_text()).get("linkage_key_id")
+        except (OSError, ValueError):
+            continue
+        if previous:
+            break
+    if previous is None or previous == key_id:
+        if rotated_from is not None and previous is not None:
+            raise RunFolderError(f"a key rotation from {rotated_from} is declared, but the "
+                                 f"last run already used this key ({key_id})",
+                                 where="--key-rotated-from", hint="leave the option out")
+        return previous
+    if rotated_from != previous:
+        raise RunFolderError(f"the linkage key changed since the last run ({previous} -> "
+                             f"{key_id})", where=str(root),
+                             hint=f"if the agencies rotated the key, declare it with "
+                                  f"--key-rotated-from {previous}; otherwise use the old "
+                                  "key file")
+    return previous
 
 
 def check_quarantine_limits(summaries: list[dict[str, Any]], limit: float) -> None:

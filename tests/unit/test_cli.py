@@ -67,3 +67,35 @@ def test_version_and_help_texts_say_what_each_command_does() -> None:
     assert "the config's schedule table" in serve and "is  in" not in serve
     assert "encoded_<agency>_<night>.parquet" in text("encode", "--help")
     assert "identified_roster.<recipient>.enc" in text("decrypt", "--help")
+
+
+def test_run_with_another_key_stops_in_one_line_before_prefect_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import sys
+    import time
+
+    from typer.testing import CliRunner
+
+    from hashing import LinkageKey
+    from pipeline.cli import app
+
+    key = tmp_path / "linkage.key"
+    LinkageKey.generate(key)
+    monkeypatch.setenv("SST_LINKAGE_KEY_FILE", str(key))
+    extracts = tmp_path / "in"
+    extracts.mkdir()
+    for name in ("dhs_clients_20261125.csv", "djs_youth_20261125.txt",
+                 "dpscs_offenders_20261125.parquet"):
+        (extracts / name).write_bytes(b"")
+    run = tmp_path / "runs" / "20261124-20261125T070000Z-abc123"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"linkage_key_id": "k1-0123456789abcdef"}))
+    sys.modules.pop("flows", None)
+    start = time.monotonic()
+    result = CliRunner().invoke(app, ["run", "--extracts", str(extracts), "--out",
+                                      str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert "linkage key changed since the last run (k1-0123456789abcdef ->" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "flows" not in sys.modules and time.monotonic() - start < 5    # no Prefect

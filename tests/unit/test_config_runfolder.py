@@ -126,3 +126,32 @@ def test_agency_staging_is_private_outside_the_outbox_and_cleaned(tmp_path: Path
         assert stat.S_IMODE(staging.stat().st_mode) == 0o700
         assert not stale.exists()
     assert not staging.exists() and list(outbox.iterdir()) == []
+
+
+def test_a_changed_linkage_key_stops_the_night_unless_the_rotation_is_declared(
+        tmp_path: Path) -> None:
+    """Encodings under another key cannot be compared with last night's; the run says so
+    in one line naming both key ids, and goes on when the steward declares the rotation
+    from the last run's key."""
+    import json
+
+    from data_contracts import RunFolderError
+    from pipeline.nightly import check_key_continuity
+
+    root = tmp_path / "runs"
+    assert check_key_continuity(root, "20261125", "k1-aaaa") is None      # no root yet
+    run = root / "20261124-20261125T070000Z-abc123"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"linkage_key_id": "k1-aaaa"}))
+    (root / "20261124-20261125T080000Z-partial").mkdir()                  # no manifest
+    assert check_key_continuity(root, "20261125", "k1-aaaa") == "k1-aaaa"
+    with pytest.raises(RunFolderError, match=r"linkage key changed since the last run "
+                                             r"\(k1-aaaa -> k1-bbbb\)") as err:
+        check_key_continuity(root, "20261125", "k1-bbbb")
+    assert "--key-rotated-from k1-aaaa" in err.value.one_line()
+    assert "\n" not in err.value.one_line()
+    assert check_key_continuity(root, "20261125", "k1-bbbb", "k1-aaaa") == "k1-aaaa"
+    with pytest.raises(RunFolderError, match="linkage key changed"):
+        check_key_continuity(root, "20261125", "k1-bbbb", "k1-zzzz")      # the wrong old key
+    with pytest.raises(RunFolderError, match="already used this key"):
+        check_key_continuity(root, "20261125", "k1-aaaa", "k1-aaaa")
