@@ -31,7 +31,15 @@ from scipy.sparse.csgraph import connected_components
 from . import _records
 from ._bits import njit
 from .blocking import shares_token
-from .compare import COMPARISON_NAMES, COMPARISONS, F_CLOSE, F_SIMILAR, FIRST_UNRELATED, KEY_RULE
+from .compare import (
+    COMPARISON_NAMES,
+    COMPARISONS,
+    F_CLOSE,
+    F_SIMILAR,
+    FIRST_UNRELATED,
+    KEY_RULE,
+    level,
+)
 
 UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
 PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
@@ -88,8 +96,8 @@ def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.n
     # a first name only spelled alike (twins are often named alike: JAYDEN and JAYLEN)
     # with another middle name or another sex: siblings too
     alike = same_group & (first >= F_SIMILAR) & (first <= F_CLOSE) & (
-        (gamma[:, COMPARISON_NAMES.index("middle_name")] == 0)
-        | (gamma[:, COMPARISON_NAMES.index("sex")] == 0))
+        (gamma[:, COMPARISON_NAMES.index("middle_name")] == level("middle_name", "different"))
+        | (gamma[:, COMPARISON_NAMES.index("sex")] == level("sex", "different")))
     return unrelated | alike
 
 

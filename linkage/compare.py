@@ -141,6 +141,9 @@ whose other name agrees, which are the ones the model meets (:func:`linkage.mode
 estimates their ``u`` on such pairs)."""
 
 
+SAME_STREET = level("address", "same street, unit differs")
+"""Address levels from this one up mean the same street (in the same ZIP5, or the same
+house number and street with another ZIP)."""
 FIRST, LAST, ADDRESS, RELATIONSHIP, DOB = (COMPARISON_NAMES.index(n) for n in (
     "first_name", "last_name", "address", "relationship", "dob"))
 DOB_GENERATION, DOB_YEARS, DOB_NEAR, DOB_DAY, DOB_YEAR, DOB_EXACT = range(6)
@@ -397,7 +400,7 @@ def _checked_by_name_yob(out: np.ndarray, records: pa.Table, left: np.ndarray,
         return
     exact_first, exact_last = exact_level("first_name"), exact_level("last_name")
     same_last = out[:, LAST] >= exact_last
-    similar = (out[:, FIRST] >= 1) & (out[:, FIRST] <= FIRST_UNRELATED) & same_last & \
+    similar = (out[:, FIRST] >= F_SIMILAR) & (out[:, FIRST] <= FIRST_UNRELATED) & same_last & \
         (out[:, DOB] == DOB_EXACT)
     namesakes = same_last & (out[:, FIRST] >= exact_first)
     near_day = namesakes & (out[:, DOB] == DOB_DAY)

@@ -23,12 +23,9 @@ import pyarrow as pa
 
 from . import _records
 from .blocking import block_pairs
-from .compare import COMPARISON_NAMES, F_KEY_SHARED
+from .compare import COMPARISON_NAMES, F_KEY_SHARED, SAME_STREET, level
 
 ADDRESS_FIELDS = ("street", "unit", "zip")
-SAME_STREET = 5
-"""Address levels from this one up mean the same street (in the same ZIP5, or the same
-house number and street with another ZIP)."""
 
 
 def address_source(records: pa.Table) -> np.ndarray:
@@ -101,7 +98,8 @@ def drop_surname_of_coparents(gamma: np.ndarray) -> None:
     for those pairs, in place."""
     col = {n: COMPARISON_NAMES.index(n) for n in ("relationship", "address", "first_name",
                                                    "last_name")}
-    coparent = (gamma[:, col["relationship"]] == 1) & (gamma[:, col["address"]] >= SAME_STREET) \
+    coparent = (gamma[:, col["relationship"]] == level("relationship", "same")) & \
+        (gamma[:, col["address"]] >= SAME_STREET) \
         & (gamma[:, col["first_name"]] >= F_KEY_SHARED)
     gamma[coparent, col["last_name"]] = -1
 

@@ -27,9 +27,15 @@ precision 0.012). So each class is estimated from where it can be seen cleanly:
   surname) got ``m`` near 0 and a weight of -8 to -12 bits, which kept typo'd and
   hyphenated guardians and contacts apart (person-pair F1 on the held-out small nights
   went from 0.952 / 0.967 to 0.966 / 0.970);
-* the prior: the expected number of matches, from the ``name`` session's match share and
-  that rule's recall as the fitted ``m`` give it (or set in the config), over all record
-  pairs, so that blocking on a field does not inflate its weight.
+* ``u`` of the birth date among non-matches whose names agree exactly, by how rare the
+  names are, from pairs whose SSNs refute identity (:func:`_dob_given_names`): where
+  same-named strangers share birth dates more often than chance, name and birth date are
+  not independent and their product overstates the evidence;
+* the prior: the expected number of matches, from the ``name`` sessions' match shares
+  refitted with the final ``m`` and ``u`` fixed (:func:`_refit_shares`) and that rule's
+  recall as ``m`` gives it (or set in the config), over all record pairs, so that
+  blocking on a field does not inflate its weight; split between pairs with a birth
+  date on both sides and the others, whose matches (guardians, contacts) are far denser.
 
 Inside the families the first pass made, the non-matches are relatives rather than
 strangers or one household: :func:`relatives_model` estimates their levels and the share of
@@ -51,14 +57,22 @@ import numpy as np
 from .compare import (
     COMPARISON_NAMES,
     COMPARISONS,
+    DOB,
     DOB_EXACT,
     F_CLOSE,
+    F_EXACT,
     F_KEY_SHARED,
+    FIRST,
     L_CLOSE,
     L_EXACT,
     L_WORD,
+    LAST,
+    SAME_STREET,
     exact_level,
 )
+
+SSN = COMPARISON_NAMES.index("ssn")
+SSN_DIFFERENT, SSN_EXACT = (COMPARISONS[SSN].levels.index(x) for x in ("different", "exact"))
 
 
 @dataclass(frozen=True)
@@ -116,9 +130,6 @@ CONFIRMED_FLOOR = 0.5
 MIN_CONFIRMED = 20
 """Confirmed pairs a comparison needs (compared on both sides) before they count at all."""
 
-SAME_STREET = COMPARISONS[COMPARISON_NAMES.index("address")].levels.index(
-    "same street, unit differs")
-"""Address levels from this one up are the same street address."""
 
 PLAUSIBLE_M: dict[tuple[str, str], float] = {
     ("dob", "another generation (about 12 or more years apart)"): 0.005,
@@ -158,6 +169,14 @@ class FSModel:
         expected_matches: the number of matching record pairs the prior stands for.
         sessions: per training session, its pairs, EM iterations, convergence and match
             share (for the report).
+        u_dob_names: birth-date level probabilities among non-matches whose first and
+            last names both agree exactly, per rarity group of the names (rows,
+            :func:`rarity`; :func:`_dob_given_names`); None where too few pairs showed
+            them, and ``u`` of the birth date serves.
+        log2_prior_m_by_dob: log2 probability that two random records are the same
+            person, for pairs with a birth date on both sides and for the others (guardians
+            and contacts often carry none, and most of their pairs are matches); None and
+            ``log2_prior_m`` serves all pairs.
     """
 
     fields: tuple[str, ...]
@@ -168,6 +187,8 @@ class FSModel:
     log2_prior_h: float
     expected_matches: float
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    u_dob_names: np.ndarray | None = None
+    log2_prior_m_by_dob: tuple[float, float] | None = None
 
     def weights(self) -> list[np.ndarray]:
         """Match weight (log2 m/u) each level adds against random pairs, per comparison."""
@@ -181,7 +202,10 @@ class FSModel:
                                        "m": levels(self.m, j), "u": levels(self.u, j),
                                        "u_household": levels(self.u_h, j)}
                                 for j, name in enumerate(self.fields)},
+                "u_dob_given_names": None if self.u_dob_names is None else
+                [[round(float(x), 6) for x in row] for row in self.u_dob_names],
                 "log2_prior_match": self.log2_prior_m,
+                "log2_prior_match_by_dob": self.log2_prior_m_by_dob,
                 "log2_prior_household": self.log2_prior_h,
                 "expected_matches": self.expected_matches, "sessions": self.sessions}
 
@@ -329,7 +353,9 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
     """
     n_levels = [c.n_levels for c in COMPARISONS]
     rl, rr = random_pairs(n_records, n_random, seed)
-    u = level_probabilities(comparator(rl, rr), n_levels)
+    random_gamma = comparator(rl, rr)
+    u = level_probabilities(random_gamma, n_levels)
+    dated = float(np.mean(random_gamma[:, DOB] >= 0)) if len(random_gamma) else 1.0
     group_gamma = gamma[same_group]
     if token_levels:
         u = _conditioned_u(u, group_gamma, token_levels)
@@ -347,16 +373,81 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                                       "iterations": res.iterations,
                                       "converged": res.converged,
                                       "household_share": res.lam}
+    u_dob_names, sessions["birth dates of namesakes"] = _dob_given_names(
+        gamma, ~same_group, m, u)
+    _refit_shares(sessions, gamma, rules, rule_names, ~same_group, m, u, u_h, u_dob_names)
     total = n_records * (n_records - 1) / 2
+    dated_share = _dated_share(sessions)
     if expected_matches is None:
         expected_matches = _expected_matches(m, sessions, capped_share or {})
     expected_matches = max(float(expected_matches), 1.0)
+    by_dob = None
+    if dated_share is not None and 0.0 < dated < 1.0:
+        by_dob = (float(np.log2(max(expected_matches * dated_share, 1.0) / (total * dated))),
+                  float(np.log2(max(expected_matches * (1 - dated_share), 1.0) /
+                                (total * (1 - dated)))))
     group_pairs = max(float(same_group.sum()), 1.0) if u_h is not None else 0.0
     return FSModel(fields=COMPARISON_NAMES, m=m, u=u, u_h=u_h,
                    log2_prior_m=float(np.log2(expected_matches / total)),
                    log2_prior_h=float(np.log2(group_pairs / total)) if group_pairs else
                    float("-inf"),
-                   expected_matches=expected_matches, sessions=sessions)
+                   expected_matches=expected_matches, sessions=sessions,
+                   u_dob_names=u_dob_names, log2_prior_m_by_dob=by_dob)
+
+
+MIN_NAMESAKES = 50
+"""Refuted namesake pairs (compared on birth date) needed before :func:`_dob_given_names`
+replaces ``u`` of the birth date for pairs whose names agree."""
+NAMESAKE_PRIOR = 50.0
+"""Pseudo-pairs the random pairs' birth-date ``u`` counts for beside the refuted pairs."""
+
+
+N_RARITY = (COMPARISONS[FIRST].n_levels - F_EXACT) + (COMPARISONS[LAST].n_levels - L_EXACT) - 1
+"""Rarity groups of a namesake pair: the sum of its two names' frequency classes (0 both
+very common, up to 6 both rare)."""
+
+
+def namesakes(gamma: np.ndarray) -> np.ndarray:
+    """Pairs whose first and last names both agree exactly (any frequency class)."""
+    return (gamma[:, FIRST] >= F_EXACT) & (gamma[:, LAST] >= L_EXACT)
+
+
+def rarity(gamma: np.ndarray) -> np.ndarray:
+    """A namesake pair's rarity group (:data:`N_RARITY`; meaningless for other pairs)."""
+    return (gamma[:, FIRST].astype(np.int64) - F_EXACT) + (gamma[:, LAST] - L_EXACT)
+
+
+def _dob_given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
+                     u: list[np.ndarray]) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """Birth-date levels among non-matches whose first and last names agree exactly.
+
+    Fellegi-Sunter multiplies ``u`` of name and birth date as if independent among
+    non-matches; where same-named strangers share a birth date more often than chance
+    (common names in a city, names that follow birth years) that overstates what the two
+    together say. So ``u`` of the birth date given agreeing names is measured on tonight's
+    candidates where independent evidence refutes identity: names agree, SSNs differ (an
+    SSN is issued to one person). The few matches with a mistyped or borrowed SSN among
+    them (expected from the pairs whose names and SSN agree, and ``m`` of SSN) are taken
+    off at ``m`` of the birth date. Returns the estimate (None below
+    :data:`MIN_NAMESAKES` pairs) and what it saw, for the report."""
+    dob, ssn, group = gamma[:, DOB], gamma[:, SSN], rarity(gamma)
+    names = cross & namesakes(gamma) & (dob >= 0)
+    refuted = names & (ssn == SSN_DIFFERENT)
+    k = len(u[DOB])
+    counts = np.bincount(group[refuted] * k + dob[refuted],
+                         minlength=N_RARITY * k).reshape(N_RARITY, k).astype(np.float64)
+    confirmed = np.bincount(group[names & (ssn == len(m[SSN]) - 1)], minlength=N_RARITY)
+    matches = confirmed * float(m[SSN][0] / max(m[SSN][-1], 1e-12))
+    counts = np.maximum(counts - matches[:, None] * m[DOB][None, :], 0.0)
+    seen: dict[str, Any] = {"pairs": int(refuted.sum()), "iterations": 0, "converged": True,
+                            "estimated": ["dob"],
+                            "matches_taken_off": round(float(matches.sum()), 2)}
+    if refuted.sum() < MIN_NAMESAKES:
+        return None, seen
+    c = counts + NAMESAKE_PRIOR * u[DOB][None, :]
+    out = c / c.sum(axis=1, keepdims=True)
+    seen["u_exact_by_rarity"] = [round(float(x), 6) for x in out[:, DOB_EXACT]]
+    return out, seen
 
 
 def _with_level(p: np.ndarray, level: int, share: float) -> np.ndarray:
@@ -407,12 +498,10 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
     sessions: dict[str, dict[str, Any]] = {}
     cross = ~same_group
     fixed = [u] if u_h is None else [u, u_h]
-    dob_compared = gamma[:, COMPARISON_NAMES.index("dob")] >= 0
     for session in SESSIONS:
         if session.rule not in rule_names:
             continue
-        sel = (((rules >> rule_names.index(session.rule)) & 1).astype(bool)) & cross & \
-            (dob_compared == session.with_dob)
+        sel = _session_pairs(session, gamma, rules, rule_names, cross)
         use = [COMPARISON_NAMES.index(name) for name in session.estimated]
         if sel.sum() < 50:
             continue
@@ -425,7 +514,8 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
         for name in session.kept:
             estimates[COMPARISON_NAMES.index(name)].append(res.m[COMPARISON_NAMES.index(name)])
     level = {name: gamma[:, COMPARISON_NAMES.index(name)] for name in ("dob", "ssn", "address")}
-    anchor = cross & (level["dob"] == DOB_EXACT) & ((level["ssn"] == 3) | (level["address"] >= 5))
+    anchor = cross & (level["dob"] == DOB_EXACT) & (
+        (level["ssn"] == SSN_EXACT) | (level["address"] >= SAME_STREET))
     if anchor.sum() >= MIN_ANCHORS:
         # twins share a birth date and an address too: they are the household class here
         use = [COMPARISON_NAMES.index(name) for name in ANCHORED]
@@ -509,6 +599,74 @@ def _hold_against(m: list[np.ndarray], u: list[np.ndarray]) -> list[dict[str, An
     return held
 
 
+def _session_pairs(session: Session, gamma: np.ndarray, rules: np.ndarray,
+                   rule_names: Sequence[str], cross: np.ndarray) -> np.ndarray:
+    """The candidate pairs a training session learns from."""
+    proposed = ((rules >> rule_names.index(session.rule)) & 1).astype(bool)
+    return proposed & cross & ((gamma[:, DOB] >= 0) == session.with_dob)
+
+
+def shares(patterns: np.ndarray, counts: np.ndarray, ll: np.ndarray, start: Sequence[float],
+           max_iter: int = 500, tol: float = 1e-8) -> np.ndarray:
+    """EM for the shares of a mixture whose classes are all known: ``ll`` holds each
+    class's log likelihood of each distinct pattern (rows), ``counts`` the patterns'."""
+    pi = np.asarray(start, dtype=np.float64)
+    for _ in range(max_iter):
+        post = ll + np.log(np.maximum(pi, 1e-300))[:, None]
+        post = np.exp(post - post.max(axis=0))
+        post /= post.sum(axis=0)
+        new = (post * counts).sum(axis=1) / counts.sum()
+        done = float(np.abs(new - pi).max()) < tol
+        pi = new
+        if done:
+            break
+    return pi
+
+
+def _log_u(patterns: np.ndarray, u: list[np.ndarray], u_dob_names: np.ndarray | None,
+           use: Sequence[int]) -> np.ndarray:
+    """log P(pattern | non-match) over ``use``, the birth date given agreeing names where
+    :func:`_dob_given_names` measured it."""
+    ll = _log_likelihoods(patterns, u, use)
+    if u_dob_names is not None and DOB in use:
+        g = patterns[:, DOB]
+        sel = namesakes(patterns) & (g >= 0)
+        ll[sel] += np.log(u_dob_names[rarity(patterns[sel]), g[sel]]) - np.log(u[DOB][g[sel]])
+    return ll
+
+
+def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules: np.ndarray,
+                  rule_names: Sequence[str], cross: np.ndarray, m: list[np.ndarray],
+                  u: list[np.ndarray], u_h: list[np.ndarray] | None,
+                  u_dob_names: np.ndarray | None) -> None:
+    """Each session's match share again, with the final ``m`` (confirmed pairs, plausible
+    bounds) and the non-matches' levels held fixed: EM with ``m`` free counted the
+    namesakes and same-name neighbours it learned as matches (on the city profile ten
+    times the true number), and the prior is made from this share."""
+    for session in SESSIONS:
+        info = sessions.get(session.name)
+        if info is None:
+            continue
+        sel = _session_pairs(session, gamma, rules, rule_names, cross)
+        use = [COMPARISON_NAMES.index(name) for name in session.estimated]
+        patterns, counts = distinct_patterns(gamma[sel])
+        ll = [_log_likelihoods(patterns, m, use), _log_u(patterns, u, u_dob_names, use)]
+        if u_h is not None:
+            ll.append(_log_likelihoods(patterns, u_h, use))
+        pi = shares(patterns, counts, np.stack(ll), info["shares"])
+        info["em_match_share"] = info["match_share"]
+        info["match_share"] = float(pi[0])
+
+
+def _dated_share(sessions: Mapping[str, Mapping[str, Any]]) -> float | None:
+    """The share of the prior rule's matches found among pairs with a birth date on both
+    sides (None where its sessions found none)."""
+    found = {s.with_dob: sessions[s.name]["match_share"] * sessions[s.name]["pairs"]
+             for s in SESSIONS if s.rule == PRIOR_RULE and s.name in sessions}
+    total = sum(found.values())
+    return float(found.get(True, 0.0) / total) if total > 0 else None
+
+
 def _expected_matches(m: list[np.ndarray], sessions: Mapping[str, Mapping[str, Any]],
                       capped_share: Mapping[str, float]) -> float:
     """Matches the prior rule's sessions found, over the share of matches it can see."""
@@ -536,7 +694,7 @@ def relatives_model(model: FSModel, gamma: np.ndarray) -> tuple[FSModel, dict[st
     share_r, share_m = (float(x) for x in res.shares)
     info = {"pairs": int(len(gamma)), "iterations": res.iterations,
             "converged": res.converged, "match_share": share_m}
-    fitted = replace(model, u_h=res.m, log2_prior_m=float(np.log2(max(share_m, 1e-12))),
+    fitted = replace(model, u_h=res.m, log2_prior_m_by_dob=None, log2_prior_m=float(np.log2(max(share_m, 1e-12))),
                      log2_prior_h=float(np.log2(max(share_r, 1e-12))))
     return fitted, info
 
@@ -544,6 +702,8 @@ def relatives_model(model: FSModel, gamma: np.ndarray) -> tuple[FSModel, dict[st
 def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Match weight (log2 posterior odds, prior included) and probability of each pair."""
     ll_m = np.full(len(gamma), model.log2_prior_m)
+    if model.log2_prior_m_by_dob is not None:
+        ll_m = np.where(gamma[:, DOB] >= 0, *model.log2_prior_m_by_dob)
     ll_u = np.zeros(len(gamma))
     ll_h = np.full(len(gamma), model.log2_prior_h)
     for j in range(len(model.fields)):
@@ -553,6 +713,9 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ll_u[ok] += np.log2(model.u[j][g[ok]])
         if model.u_h is not None:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
+    if model.u_dob_names is not None:
+        ll_u += (_log_u(gamma, model.u, model.u_dob_names, [DOB]) -
+                 _log_likelihoods(gamma, model.u, [DOB])) / np.log(2.0)
     ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not

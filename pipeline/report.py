@@ -272,9 +272,16 @@ def _model(model_json: dict[str, Any]) -> dict[str, Any]:
                          "household_share": s.get("household_share"),
                          "implausible": list(s.get("implausible", [])),
                          "history": list(s.get("history", []))})
+    namesakes = (m.get("sessions") or {}).get("birth dates of namesakes") or {}
+    dob = (m.get("comparisons") or {}).get("dob") or {}
     return {"log2_prior_match": m.get("log2_prior_match"),
             "log2_prior_household": m.get("log2_prior_household"),
             "expected_matches": m.get("expected_matches"),
+            "log2_prior_match_by_dob": m.get("log2_prior_match_by_dob"),
+            "namesake_birth_dates": {
+                "pairs": int(namesakes.get("pairs", 0)),
+                "u_exact_by_rarity": namesakes.get("u_exact_by_rarity"),
+                "u_exact_chance": (dob.get("u") or [None])[-1]},
             "fields": fields, "sessions": sessions}
 
 

@@ -1,0 +1,117 @@
+"""Same-name same-birth-date strangers: a small synthetic night plus, as in a city, people
+with the commonest names (Census top five first names and surnames) who share a birth
+date with a stranger of the same name in another county, and people with rare names
+(the Census tail) who moved across the state, with the same evidence.
+
+Fellegi-Sunter takes name and birth date as independent among non-matches, so two
+agreeing on a common name and a birth date look as sure as two agreeing on a rare name;
+where such strangers are frequent the model must learn it from tonight's pairs whose SSNs
+refute identity, and per how rare the names are, so the rare name still links.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from people import persons
+
+from data_contracts import find_extracts, load_extract, parse_night
+from hashing import EncodingSettings, LinkageKey, encode_extract
+from linkage.inputs import EncodedNight
+from linkage.link import LinkResult, link_records
+
+KEY = LinkageKey.from_bytes(bytes(range(32)))
+COMMON_FIRST = ("JAMES", "MICHAEL", "ROBERT", "JOHN", "DAVID")
+COMMON_LAST = ("SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES")
+STRANGERS = 300          # pairs; the first half carry an SSN on both sides (they differ)
+MOVERS = 40              # rare-named people with a DHS and a DPSCS record
+
+
+def _ssn(rng: np.random.Generator) -> str:
+    return f"{rng.integers(100, 665)}{rng.integers(10, 99)}{rng.integers(1000, 9999)}"
+
+
+def _hand_made(seed: int = 5) -> dict[str, list[dict]]:
+    from pipeline.synth.vocab import census
+
+    rng = np.random.default_rng(seed)
+    rare_first, rare_last = census("male")[0][700:700 + MOVERS], \
+        census("last")[0][15000:15000 + MOVERS]
+    out: dict[str, list[dict]] = {"DHS": [], "DJS": [], "DPSCS": []}
+    for i in range(STRANGERS):
+        name = dict(first=COMMON_FIRST[i % 5], last=COMMON_LAST[(i // 5) % 5])
+        dob = f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        with_ssn = i < STRANGERS // 2
+        out["DHS"].append(dict(id=f"C97{i:07d}", group=f"K97{i:06d}", dob=dob,
+                               ssn=_ssn(rng) if with_ssn else None, number=str(10 + i),
+                               street="HARFORD RD", zip="21218", **name))
+        out["DPSCS"].append(dict(id=f"97{i:06d}", agency="DPSCS", group=f"97{i:06d}",
+                                 relationship="SELF", dob=dob,
+                                 ssn=_ssn(rng) if with_ssn else None, number=str(500 + i),
+                                 street="NATIONAL HWY", zip="21502", **name))
+    for i in range(MOVERS):
+        name = dict(first=str(rare_first[i]), last=str(rare_last[i]))
+        dob = f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        out["DHS"].append(dict(id=f"C98{i:07d}", group=f"K98{i:06d}", dob=dob,
+                               number=str(10 + i), street="HARFORD RD", zip="21218", **name))
+        out["DPSCS"].append(dict(id=f"98{i:06d}", agency="DPSCS", group=f"98{i:06d}",
+                                 relationship="SELF", dob=dob, ssn=_ssn(rng),
+                                 number=str(500 + i), street="NATIONAL HWY", zip="21502",
+                                 **name))
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(small_night: Path) -> LinkResult:
+    night, paths = find_extracts(small_night)
+    hand = _hand_made()
+    tables = []
+    for agency, path in paths.items():
+        frame = load_extract(path, agency, parse_night(night)).persons
+        if hand[agency]:
+            extra = persons([{"agency": agency, **r} for r in hand[agency]])
+            frame = pd.concat([frame, extra.astype(frame.dtypes.to_dict())],
+                              ignore_index=True)
+        tables.append(encode_extract(frame, KEY, EncodingSettings(), {}))
+    return link_records(EncodedNight(records=pa.concat_tables(tables), key_id=KEY.key_id,
+                                     encoding=EncodingSettings().describe(), night=night,
+                                     agencies=tuple(paths)))
+
+
+def _same_person(result: LinkResult, dhs: list[str], dpscs: list[str]) -> np.ndarray:
+    person = result.records.set_index(["agency", "record_id"])["person"]
+    return person.loc[[("DHS", x) for x in dhs]].to_numpy() == \
+        person.loc[[("DPSCS", x) for x in dpscs]].to_numpy()
+
+
+def test_common_name_strangers_with_one_birth_date_stay_apart(result: LinkResult) -> None:
+    """Those without an SSN on one side: nothing but a common name and a birth date
+    agree, in counties 200 miles apart."""
+    half = range(STRANGERS // 2, STRANGERS)
+    joined = _same_person(result, [f"C97{i:07d}" for i in half], [f"97{i:06d}" for i in half])
+    assert joined.mean() <= 0.05
+
+
+def test_rare_name_with_the_same_evidence_links(result: LinkResult) -> None:
+    joined = _same_person(result, [f"C98{i:07d}" for i in range(MOVERS)],
+                          [f"98{i:06d}" for i in range(MOVERS)])
+    assert joined.mean() >= 0.9
+
+
+def test_the_namesake_birth_dates_are_measured_and_reported(result: LinkResult) -> None:
+    """The model measured how often same-named strangers share a birth date, by rarity:
+    far above chance for the commonest names here, near chance for rare ones."""
+    from linkage.compare import COMPARISON_NAMES, DOB_EXACT
+
+    model = result.model
+    assert model.u_dob_names is not None
+    seen = model.sessions["birth dates of namesakes"]
+    assert seen["pairs"] >= STRANGERS // 2
+    chance = model.u[COMPARISON_NAMES.index("dob")][DOB_EXACT]
+    assert model.u_dob_names[0, DOB_EXACT] > 50 * chance        # both names very common
+    assert model.u_dob_names[-1, DOB_EXACT] < 10 * chance       # both rare
+    assert model.to_json()["u_dob_given_names"] is not None
