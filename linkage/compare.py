@@ -319,9 +319,7 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
     ln, lw = dist("last_name"), dist("last_words")
     # "shares a surname word" needs the name rule's exact token (a first-name key with that
     # word) as well: one shared word shows as a distance near 1 token and two unrelated
-    # words near 2, but the spreads overlap (on a medium night's surnames 5.8 % of
-    # unrelated ones fall under 1.2), and those strangers, with a first name and a birth
-    # date in common, joined families the plaintext linker kept apart
+    # words near 2, but the spreads overlap (benchmarks/README.md, tuning notes)
     word = ~np.isnan(lw) & (lw < 1.2) & shared
     out[:, LAST] = np.select(
         [np.isnan(ln), ln < _NAME_EXACT, ln < _NAME_CLOSE, word, ln < _NAME_SIMILAR],
@@ -381,20 +379,14 @@ def _checked_by_name_yob(out: np.ndarray, records: pa.Table, left: np.ndarray,
 
     * a first name only "similar (two typos)" or "one key differs" counts as different
       for two records with the same surname and birth date whose first names do not sound
-      alike. On bigram filters 7 % of unrelated first names are "similar" (SAM and
-      WILLIAM; the plaintext's Jaro-Winkler 0.85 lets 0.2 % through), and such same-day
-      namesakes lost little for their different first names. Among them on the medium
-      tuning nights, 64 % of the true matches graded "similar" share the token and 14 % of
-      the others; of those graded "one key differs" (RAFAEL and EDWARD), one true match in
-      three nights and 2 of 68 others;
+      alike: bigram filters grade many unrelated first names "similar" (SAM and WILLIAM),
+      which the plaintext's Jaro-Winkler does not;
     * a birth date "day or month differs" counts as different for two records with the
-      same first name and surname born in different years. On the filters 6 % of birth
-      dates differing in three or four parts fall under that level's cut (MONICA
-      ATKINSON, born 2007 and 1975), which made it nearly neutral; among such namesakes on
-      the medium tuning nights about 2,500 of 2,900 others and none of the true matches
-      fall outside the year; and an "exact" birth date of two such records that do not
-      share the token is a year apart (the exact cut lets a few through: FRANCES
-      PHILLIPS, born 2010 and 2015).
+      same first name and surname born in different years: the filters let some dates
+      differing in three or four parts under that level's cut; and an "exact" birth date
+      of two such records that do not share the token is a year apart.
+
+    What was measured behind both is in ``benchmarks/README.md`` (tuning notes).
     """
     if f"blk_{SOUND_RULE}" not in records.column_names:
         return

@@ -3,17 +3,16 @@
 Three kinds of record pairs meet in the candidate set: the same person (M), two members of
 one household (H: same surname and address, different first name and birth date) and
 everyone else (N). A two-class EM over candidates mistakes households for matches: they
-agree on three or four fields at once, which conditional independence cannot explain
-(measured on a medium synthetic night: EM put the match share at 0.37 for a true 0.005,
-precision 0.012). So each class is estimated from where it can be seen cleanly:
+agree on three or four fields at once, which conditional independence cannot explain.
+So each class is estimated from where it can be seen cleanly (the measurements behind
+each choice are in ``benchmarks/README.md``, *Tuning notes*):
 
 * ``u`` (class N) from random record pairs, almost all non-matches (Splink's
   ``estimate_u_using_random_sampling``), except for the two name levels the encodings grant
   only when the other name agrees as well (a nickname key shared, a surname word shared):
-  random pairs hardly ever show them, and taking that rarity at face value made strangers
-  with a common surname and a nickname-related first name into one person (on a medium
-  tuning night 0.9 family-pair F1 points); their ``u`` is measured where the other name
-  agrees (:func:`_conditioned_u`);
+  random pairs hardly ever show them, and taking that rarity at face value makes strangers
+  with a common surname and a nickname-related first name one person; their ``u`` is
+  measured where the other name agrees (:func:`_conditioned_u`);
 * ``u_h`` (class H) from pairs inside one family group (a DHS case, a youth and their
   guardians, an offender and their contact): the agencies' own ties give household pairs
   for free (Winkler's three-class model of persons within households);
@@ -22,11 +21,9 @@ precision 0.012). So each class is estimated from where it can be seen cleanly:
   (Splink's ``estimate_parameters_using_expectation_maximisation``); ``m`` of first name,
   last name and sex by EM on anchor pairs that agree exactly on birth date and on SSN or
   street (matches, and twins whom the fixed household class takes), with add-one
-  (Laplace) smoothing of its level counts: a small night has only some 70 anchor pairs,
-  and without smoothing a level none of them shows (a first-name typo, a hyphenated
-  surname) got ``m`` near 0 and a weight of -8 to -12 bits, which kept typo'd and
-  hyphenated guardians and contacts apart (person-pair F1 on the held-out small nights
-  went from 0.952 / 0.967 to 0.966 / 0.970);
+  (Laplace) smoothing of its level counts: a small night has few anchor pairs, and a
+  level none of them shows (a first-name typo, a hyphenated surname) must not weigh as
+  an impossibility;
 * ``u`` of the birth date among non-matches whose names agree exactly, by how rare the
   names are, from pairs whose SSNs refute identity (:func:`_dob_given_names`): where
   same-named strangers share birth dates more often than chance, name and birth date are
@@ -98,7 +95,7 @@ SESSIONS: tuple[Session, ...] = (
 namesakes; namesakes agree on the rest by chance, which is what fixed ``u`` says. Pairs
 with a birth date on both sides tell matches by it; pairs without one (guardians and
 contacts) are estimated apart, so that a crowd of name-only namesakes does not pull the
-birth-date and address estimates (on a small night they did: match share 0.16)."""
+birth-date and address estimates."""
 
 ANCHORED: tuple[str, ...] = ("first_name", "last_name", "sex")
 """Anchor pairs (records of two family groups) agree exactly on birth date and on SSN or
@@ -118,10 +115,8 @@ CONFIRMED: dict[str, str] = {"dob": "ssn", "suffix": "ssn", "middle_name": "ssn"
 (:func:`_confirmed_m`), and the evidence: ``ssn``, the same SSN and both names at least
 one typo close; ``street``, the same birth date, both names at least one typo close and
 the same street address. EM over name-sharing pairs learns namesakes and same-name
-strangers as matches: on an independent night it made a birth date a generation apart
-and JR against SR nearly neutral (m 0.032 and 0.385), and on the city profile
-(:mod:`pipeline.synth.profiles`) it learned that 92 % of matches have different SSNs and
-72 % different middle names."""
+strangers as matches (a birth date a generation apart, JR against SR, different SSNs
+nearly neutral)."""
 CONFIRMED_PRIOR = 2.0
 """Pseudo-pairs the EM estimate counts for beside the confirmed pairs (a night with few
 SSNs keeps EM's estimate; one with hundreds of confirmed pairs overrules it)."""
@@ -464,9 +459,8 @@ def _conditioned_u(u: list[np.ndarray], group_gamma: np.ndarray,
 
     * a first-name key shared: its share among pairs of one family group with the same
       surname and different birth dates (not one person), whose first names are as
-      unrelated as strangers' (on a medium night 0.0033; the plaintext comparison, which
-      needs no surname, measures 0.0037 on random pairs, where the encoded level shows
-      0.0001);
+      unrelated as strangers' (random pairs almost never show the encoded level, which
+      needs the surname too);
     * a surname word shared: its share among random pairs over the share of random pairs
       whose first names share a key (the level above and exact agreement), as first and
       last names of strangers are independent.
@@ -641,8 +635,8 @@ def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules:
                   u_dob_names: np.ndarray | None) -> None:
     """Each session's match share again, with the final ``m`` (confirmed pairs, plausible
     bounds) and the non-matches' levels held fixed: EM with ``m`` free counted the
-    namesakes and same-name neighbours it learned as matches (on the city profile ten
-    times the true number), and the prior is made from this share."""
+    namesakes and same-name neighbours it learned as matches, and the prior is made from
+    this share."""
     for session in SESSIONS:
         info = sessions.get(session.name)
         if info is None:
