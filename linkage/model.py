@@ -25,7 +25,7 @@ each choice are in ``benchmarks/README.md``, *Tuning notes*):
   level none of them shows (a first-name typo, a hyphenated surname) must not weigh as
   an impossibility;
 * ``u`` of the birth date among non-matches whose names agree exactly, by how rare the
-  names are, from pairs whose SSNs refute identity (:func:`_dob_given_names`): where
+  names are, from pairs whose SSNs refute identity (:func:`_given_names`): where
   same-named strangers share birth dates more often than chance, name and birth date are
   not independent and their product overstates the evidence;
 * the prior: the expected number of matches, from the ``name`` sessions' match shares
@@ -164,10 +164,10 @@ class FSModel:
         expected_matches: the number of matching record pairs the prior stands for.
         sessions: per training session, its pairs, EM iterations, convergence and match
             share (for the report).
-        u_dob_names: birth-date level probabilities among non-matches whose first and
-            last names both agree exactly, per rarity group of the names (rows,
-            :func:`rarity`; :func:`_dob_given_names`); None where too few pairs showed
-            them, and ``u`` of the birth date serves.
+        u_names: per :data:`GIVEN_NAMES` comparison, its level probabilities among
+            non-matches whose first and last names both agree exactly, per rarity group
+            of the names (rows, :func:`rarity`; :func:`_given_names`); a comparison
+            missing where too few pairs showed it, and ``u`` serves.
         log2_prior_m_by_dob: log2 probability that two random records are the same
             person, for pairs with a birth date on both sides and for the others (guardians
             and contacts often carry none, and most of their pairs are matches); None and
@@ -182,7 +182,7 @@ class FSModel:
     log2_prior_h: float
     expected_matches: float
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    u_dob_names: np.ndarray | None = None
+    u_names: dict[str, np.ndarray] = field(default_factory=dict)
     log2_prior_m_by_dob: tuple[float, float] | None = None
 
     def weights(self) -> list[np.ndarray]:
@@ -197,8 +197,8 @@ class FSModel:
                                        "m": levels(self.m, j), "u": levels(self.u, j),
                                        "u_household": levels(self.u_h, j)}
                                 for j, name in enumerate(self.fields)},
-                "u_dob_given_names": None if self.u_dob_names is None else
-                [[round(float(x), 6) for x in row] for row in self.u_dob_names],
+                "u_given_names": {name: [[round(float(x), 6) for x in row] for row in t]
+                                  for name, t in self.u_names.items()},
                 "log2_prior_match": self.log2_prior_m,
                 "log2_prior_match_by_dob": self.log2_prior_m_by_dob,
                 "log2_prior_household": self.log2_prior_h,
@@ -368,9 +368,8 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                                       "iterations": res.iterations,
                                       "converged": res.converged,
                                       "household_share": res.lam}
-    u_dob_names, sessions["birth dates of namesakes"] = _dob_given_names(
-        gamma, ~same_group, m, u)
-    _refit_shares(sessions, gamma, rules, rule_names, ~same_group, m, u, u_h, u_dob_names)
+    u_names, sessions["namesakes"] = _given_names(gamma, ~same_group, m, u)
+    _refit_shares(sessions, gamma, rules, rule_names, ~same_group, m, u, u_h, u_names)
     total = n_records * (n_records - 1) / 2
     dated_share = _dated_share(sessions)
     if expected_matches is None:
@@ -387,14 +386,17 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                    log2_prior_h=float(np.log2(group_pairs / total)) if group_pairs else
                    float("-inf"),
                    expected_matches=expected_matches, sessions=sessions,
-                   u_dob_names=u_dob_names, log2_prior_m_by_dob=by_dob)
+                   u_names=u_names, log2_prior_m_by_dob=by_dob)
 
 
+GIVEN_NAMES: tuple[str, ...] = ("dob", "address")
+"""Comparisons whose ``u`` among pairs with agreeing names is measured apart
+(:func:`_given_names`)."""
 MIN_NAMESAKES = 50
-"""Refuted namesake pairs (compared on birth date) needed before :func:`_dob_given_names`
-replaces ``u`` of the birth date for pairs whose names agree."""
+"""Refuted namesake pairs (compared on the comparison) needed before :func:`_given_names`
+replaces its ``u`` for pairs whose names agree."""
 NAMESAKE_PRIOR = 50.0
-"""Pseudo-pairs the random pairs' birth-date ``u`` counts for beside the refuted pairs."""
+"""Pseudo-pairs the random pairs' ``u`` counts for beside the refuted pairs."""
 
 
 N_RARITY = (COMPARISONS[FIRST].n_levels - F_EXACT) + (COMPARISONS[LAST].n_levels - L_EXACT) - 1
@@ -412,36 +414,43 @@ def rarity(gamma: np.ndarray) -> np.ndarray:
     return (gamma[:, FIRST].astype(np.int64) - F_EXACT) + (gamma[:, LAST] - L_EXACT)
 
 
-def _dob_given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
-                     u: list[np.ndarray]) -> tuple[np.ndarray | None, dict[str, Any]]:
-    """Birth-date levels among non-matches whose first and last names agree exactly.
+def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
+                 u: list[np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Levels of the :data:`GIVEN_NAMES` comparisons among non-matches whose first and
+    last names agree exactly, per rarity group of the names.
 
-    Fellegi-Sunter multiplies ``u`` of name and birth date as if independent among
-    non-matches; where same-named strangers share a birth date more often than chance
-    (common names in a city, names that follow birth years) that overstates what the two
-    together say. So ``u`` of the birth date given agreeing names is measured on tonight's
-    candidates where independent evidence refutes identity: names agree, SSNs differ (an
-    SSN is issued to one person). The few matches with a mistyped or borrowed SSN among
-    them (expected from the pairs whose names and SSN agree, and ``m`` of SSN) are taken
-    off at ``m`` of the birth date. Returns the estimate (None below
-    :data:`MIN_NAMESAKES` pairs) and what it saw, for the report."""
-    dob, ssn, group = gamma[:, DOB], gamma[:, SSN], rarity(gamma)
-    names = cross & namesakes(gamma) & (dob >= 0)
-    refuted = names & (ssn == SSN_DIFFERENT)
-    k = len(u[DOB])
-    counts = np.bincount(group[refuted] * k + dob[refuted],
-                         minlength=N_RARITY * k).reshape(N_RARITY, k).astype(np.float64)
-    confirmed = np.bincount(group[names & (ssn == len(m[SSN]) - 1)], minlength=N_RARITY)
-    matches = confirmed * float(m[SSN][0] / max(m[SSN][-1], 1e-12))
-    counts = np.maximum(counts - matches[:, None] * m[DOB][None, :], 0.0)
-    seen: dict[str, Any] = {"pairs": int(refuted.sum()), "iterations": 0, "converged": True,
-                            "estimated": ["dob"],
-                            "matches_taken_off": round(float(matches.sum()), 2)}
-    if refuted.sum() < MIN_NAMESAKES:
-        return None, seen
-    c = counts + NAMESAKE_PRIOR * u[DOB][None, :]
-    out = c / c.sum(axis=1, keepdims=True)
-    seen["u_exact_by_rarity"] = [round(float(x), 6) for x in out[:, DOB_EXACT]]
+    Fellegi-Sunter multiplies ``u`` of names and birth date (or address) as if independent
+    among non-matches; where same-named strangers share a birth date or a ZIP more often
+    than chance (common names in a city, names that follow birth years, relatives who
+    stay in one area) that overstates what the fields together say. So ``u`` given
+    agreeing names is measured on tonight's candidates where independent evidence refutes
+    identity: names agree, SSNs differ (an SSN is issued to one person). The few matches
+    with a mistyped or borrowed SSN among them (expected from the pairs whose names and
+    SSN agree, and ``m`` of SSN) are taken off at ``m``. Returns the estimates (none
+    below :data:`MIN_NAMESAKES` pairs) and what was seen, for the report."""
+    ssn, group = gamma[:, SSN], rarity(gamma)
+    names = cross & namesakes(gamma)
+    out: dict[str, np.ndarray] = {}
+    seen: dict[str, Any] = {"pairs": int((names & (ssn == SSN_DIFFERENT)).sum()),
+                            "iterations": 0, "converged": True, "estimated": []}
+    for name in GIVEN_NAMES:
+        j = COMPARISON_NAMES.index(name)
+        g = gamma[:, j]
+        compared = names & (g >= 0)
+        refuted = compared & (ssn == SSN_DIFFERENT)
+        if refuted.sum() < MIN_NAMESAKES:
+            continue
+        k = len(u[j])
+        counts = np.bincount(group[refuted] * k + g[refuted], minlength=N_RARITY * k
+                             ).reshape(N_RARITY, k).astype(np.float64)
+        confirmed = np.bincount(group[compared & (ssn == SSN_EXACT)], minlength=N_RARITY)
+        matches = confirmed * float(m[SSN][SSN_DIFFERENT] / max(m[SSN][SSN_EXACT], 1e-12))
+        counts = np.maximum(counts - matches[:, None] * m[j][None, :], 0.0) + \
+            NAMESAKE_PRIOR * u[j][None, :]
+        out[name] = counts / counts.sum(axis=1, keepdims=True)
+        seen["estimated"].append(name)
+    if "dob" in out:
+        seen["u_exact_by_rarity"] = [round(float(x), 6) for x in out["dob"][:, DOB_EXACT]]
     return out, seen
 
 
@@ -617,22 +626,26 @@ def shares(patterns: np.ndarray, counts: np.ndarray, ll: np.ndarray, start: Sequ
     return pi
 
 
-def _log_u(patterns: np.ndarray, u: list[np.ndarray], u_dob_names: np.ndarray | None,
+def _log_u(patterns: np.ndarray, u: list[np.ndarray], u_names: Mapping[str, np.ndarray],
            use: Sequence[int]) -> np.ndarray:
-    """log P(pattern | non-match) over ``use``, the birth date given agreeing names where
-    :func:`_dob_given_names` measured it."""
+    """log P(pattern | non-match) over ``use``, the :data:`GIVEN_NAMES` comparisons given
+    agreeing names where :func:`_given_names` measured them."""
     ll = _log_likelihoods(patterns, u, use)
-    if u_dob_names is not None and DOB in use:
-        g = patterns[:, DOB]
-        sel = namesakes(patterns) & (g >= 0)
-        ll[sel] += np.log(u_dob_names[rarity(patterns[sel]), g[sel]]) - np.log(u[DOB][g[sel]])
+    names = namesakes(patterns)
+    for name, table in u_names.items():
+        j = COMPARISON_NAMES.index(name)
+        if j not in use:
+            continue
+        g = patterns[:, j]
+        sel = names & (g >= 0)
+        ll[sel] += np.log(table[rarity(patterns[sel]), g[sel]]) - np.log(u[j][g[sel]])
     return ll
 
 
 def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules: np.ndarray,
                   rule_names: Sequence[str], cross: np.ndarray, m: list[np.ndarray],
                   u: list[np.ndarray], u_h: list[np.ndarray] | None,
-                  u_dob_names: np.ndarray | None) -> None:
+                  u_names: Mapping[str, np.ndarray]) -> None:
     """Each session's match share again, with the final ``m`` (confirmed pairs, plausible
     bounds) and the non-matches' levels held fixed: EM with ``m`` free counted the
     namesakes and same-name neighbours it learned as matches, and the prior is made from
@@ -644,7 +657,7 @@ def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules:
         sel = _session_pairs(session, gamma, rules, rule_names, cross)
         use = [COMPARISON_NAMES.index(name) for name in session.estimated]
         patterns, counts = distinct_patterns(gamma[sel])
-        ll = [_log_likelihoods(patterns, m, use), _log_u(patterns, u, u_dob_names, use)]
+        ll = [_log_likelihoods(patterns, m, use), _log_u(patterns, u, u_names, use)]
         if u_h is not None:
             ll.append(_log_likelihoods(patterns, u_h, use))
         pi = shares(patterns, counts, np.stack(ll), info["shares"])
@@ -707,9 +720,10 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ll_u[ok] += np.log2(model.u[j][g[ok]])
         if model.u_h is not None:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
-    if model.u_dob_names is not None:
-        ll_u += (_log_u(gamma, model.u, model.u_dob_names, [DOB]) -
-                 _log_likelihoods(gamma, model.u, [DOB])) / np.log(2.0)
+    if model.u_names:
+        use = [COMPARISON_NAMES.index(name) for name in model.u_names]
+        ll_u += (_log_u(gamma, model.u, model.u_names, use) -
+                 _log_likelihoods(gamma, model.u, use)) / np.log(2.0)
     ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not

@@ -272,7 +272,7 @@ def _model(model_json: dict[str, Any]) -> dict[str, Any]:
                          "household_share": s.get("household_share"),
                          "implausible": list(s.get("implausible", [])),
                          "history": list(s.get("history", []))})
-    namesakes = (m.get("sessions") or {}).get("birth dates of namesakes") or {}
+    namesakes = (m.get("sessions") or {}).get("namesakes") or {}
     dob = (m.get("comparisons") or {}).get("dob") or {}
     return {"log2_prior_match": m.get("log2_prior_match"),
             "log2_prior_household": m.get("log2_prior_household"),

@@ -108,10 +108,10 @@ def test_the_namesake_birth_dates_are_measured_and_reported(result: LinkResult) 
     from linkage.compare import COMPARISON_NAMES, DOB_EXACT
 
     model = result.model
-    assert model.u_dob_names is not None
-    seen = model.sessions["birth dates of namesakes"]
+    assert "dob" in model.u_names
+    seen = model.sessions["namesakes"]
     assert seen["pairs"] >= STRANGERS // 2
     chance = model.u[COMPARISON_NAMES.index("dob")][DOB_EXACT]
-    assert model.u_dob_names[0, DOB_EXACT] > 50 * chance        # both names very common
-    assert model.u_dob_names[-1, DOB_EXACT] < 10 * chance       # both rare
-    assert model.to_json()["u_dob_given_names"] is not None
+    assert model.u_names["dob"][0, DOB_EXACT] > 50 * chance        # both names very common
+    assert model.u_names["dob"][-1, DOB_EXACT] < 10 * chance       # both rare
+    assert model.to_json()["u_given_names"]["dob"]
