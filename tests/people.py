@@ -48,3 +48,28 @@ def persons(rows: list[dict[str, Any]]) -> pd.DataFrame:
                      "alias_first_names", "alias_last_names"):
             out[c] = out[c].astype(pd.StringDtype("pyarrow"))
     return out[list(PERSON_COLUMNS)]
+
+
+def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]]) -> Any:
+    """A synthetic night's extracts plus hand-made rows per agency (:func:`persons`),
+    encoded with a fixed test key and linked: the :class:`linkage.link.LinkResult`."""
+    import pyarrow as pa
+
+    from data_contracts import find_extracts, load_extract, parse_night
+    from hashing import EncodingSettings, LinkageKey, encode_extract
+    from linkage.inputs import EncodedNight
+    from linkage.link import link_records
+
+    key = LinkageKey.from_bytes(bytes(range(32)))
+    night, paths = find_extracts(folder)
+    tables = []
+    for agency, path in paths.items():
+        frame = load_extract(path, agency, parse_night(night)).persons
+        if hand.get(agency):
+            extra = persons([{"agency": agency, **r} for r in hand[agency]])
+            frame = pd.concat([frame, extra.astype(frame.dtypes.to_dict())],
+                              ignore_index=True)
+        tables.append(encode_extract(frame, key, EncodingSettings(), {}))
+    return link_records(EncodedNight(records=pa.concat_tables(tables), key_id=key.key_id,
+                                     encoding=EncodingSettings().describe(), night=night,
+                                     agencies=tuple(paths)))

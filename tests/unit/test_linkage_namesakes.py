@@ -11,16 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from people import persons
+from people import link_night_with
 
-from data_contracts import find_extracts, load_extract, parse_night
-from hashing import EncodingSettings, LinkageKey, encode_extract
-from linkage.inputs import EncodedNight
-from linkage.link import LinkResult, link_records
+from linkage.link import LinkResult
 
-KEY = LinkageKey.from_bytes(bytes(range(32)))
 FAMILIES = 300
 
 
@@ -49,20 +44,7 @@ def _namesakes(seed: int = 11) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def result(small_night: Path) -> LinkResult:
-    night, paths = find_extracts(small_night)
-    hand = _namesakes()
-    tables = []
-    for agency, path in paths.items():
-        frame = load_extract(path, agency, parse_night(night)).persons
-        if hand[agency]:
-            extra = persons([{"agency": agency, **r} for r in hand[agency]])
-            frame = pd.concat([frame, extra.astype(frame.dtypes.to_dict())],
-                              ignore_index=True)
-        tables.append(encode_extract(frame, KEY, EncodingSettings(), {}))
-    records = pa.concat_tables(tables)
-    return link_records(EncodedNight(records=records, key_id=KEY.key_id,
-                                     encoding=EncodingSettings().describe(), night=night,
-                                     agencies=tuple(paths)))
+    return link_night_with(small_night, _namesakes())
 
 
 @pytest.fixture(scope="module")

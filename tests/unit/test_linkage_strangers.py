@@ -14,17 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
-from people import persons
+from people import link_night_with
 
-from data_contracts import find_extracts, load_extract, parse_night
-from hashing import EncodingSettings, LinkageKey, encode_extract
-from linkage.inputs import EncodedNight
-from linkage.link import LinkResult, link_records
+from linkage.link import LinkResult
 
-KEY = LinkageKey.from_bytes(bytes(range(32)))
 COMMON_FIRST = ("JAMES", "MICHAEL", "ROBERT", "JOHN", "DAVID")
 COMMON_LAST = ("SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES")
 STRANGERS = 300          # pairs; the first half carry an SSN on both sides (they differ)
@@ -67,19 +61,7 @@ def _hand_made(seed: int = 5) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def result(small_night: Path) -> LinkResult:
-    night, paths = find_extracts(small_night)
-    hand = _hand_made()
-    tables = []
-    for agency, path in paths.items():
-        frame = load_extract(path, agency, parse_night(night)).persons
-        if hand[agency]:
-            extra = persons([{"agency": agency, **r} for r in hand[agency]])
-            frame = pd.concat([frame, extra.astype(frame.dtypes.to_dict())],
-                              ignore_index=True)
-        tables.append(encode_extract(frame, KEY, EncodingSettings(), {}))
-    return link_records(EncodedNight(records=pa.concat_tables(tables), key_id=KEY.key_id,
-                                     encoding=EncodingSettings().describe(), night=night,
-                                     agencies=tuple(paths)))
+    return link_night_with(small_night, _hand_made())
 
 
 def _same_person(result: LinkResult, dhs: list[str], dpscs: list[str]) -> np.ndarray:
