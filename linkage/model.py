@@ -389,9 +389,10 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                    u_names=u_names, log2_prior_m_by_dob=by_dob)
 
 
-GIVEN_NAMES: tuple[str, ...] = ("dob", "address")
+GIVEN_NAMES: tuple[str, ...] = ("dob",)
 """Comparisons whose ``u`` among pairs with agreeing names is measured apart
-(:func:`_given_names`)."""
+(:func:`_given_names`). The address was tried too: the worst case fell (benchmarks
+README, tried and dropped)."""
 MIN_NAMESAKES = 50
 """Refuted namesake pairs (compared on the comparison) needed before :func:`_given_names`
 replaces its ``u`` for pairs whose names agree."""
