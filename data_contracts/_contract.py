@@ -139,10 +139,13 @@ def id_check(pattern: str) -> pa.Check:
 
 
 def as_local_date(s: pd.Series) -> pd.Series:
-    """Typed dates or timestamps as naive midnight dates (aware ones in Maryland time)."""
+    """Typed dates or timestamps as naive midnight dates (aware ones in Maryland time).
+    A value ``datetime64[ns]`` cannot hold (before 1678, after 2262) becomes NaT: the
+    date checks quarantine it (``bad_date``) rather than load it as a blank."""
     d = pd.to_datetime(s, errors="coerce")
     if getattr(d.dt, "tz", None) is not None:
         d = d.dt.tz_convert("America/New_York").dt.tz_localize(None)
+    d = d.where((d >= pd.Timestamp.min) & (d <= pd.Timestamp.max))
     return d.dt.normalize().astype("datetime64[ns]")
 
 
@@ -151,8 +154,9 @@ def date_checks(fmt: str | None, night: date, earliest: date) -> list[pa.Check]:
     after the night (``future_date``). Blank is allowed. ``fmt`` None: already typed."""
 
     def parsed(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-        if fmt is None:
-            return as_local_date(s), pd.Series(False, index=s.index)
+        if fmt is None:   # typed: a value present but beyond datetime64[ns] is invalid
+            d = as_local_date(s)
+            return d, pd.Series(s.notna().to_numpy() & d.isna().to_numpy(), index=s.index)
         d, invalid = nz.parse_date(s, fmt)
         return d.dt.normalize(), invalid
 
@@ -256,8 +260,11 @@ def quarantine_frame(agency: str, line_number: np.ndarray, record_id: pd.Series,
 
 
 def finish(agency: str, path: Path, persons: pd.DataFrame, quarantine: list[pd.DataFrame],
-           rows_read: int, field_issues: dict[str, int]) -> ContractResult:
-    """Order, type and validate the person frame; sort the quarantine; fingerprint."""
+           rows_read: int, field_issues: dict[str, int], sha256: str | None = None
+           ) -> ContractResult:
+    """Order, type and validate the person frame; sort the quarantine; fingerprint.
+    ``sha256``: of the bytes the reader parsed (read once, so a file replaced or deleted
+    meanwhile cannot be fingerprinted as something else or fail here)."""
     persons = persons.reset_index(drop=True)
     for c in PERSON_COLUMNS:
         if c not in persons:
@@ -288,7 +295,7 @@ def finish(agency: str, path: Path, persons: pd.DataFrame, quarantine: list[pd.D
                                              "record_id": _STR, "reason": _STR})
     q = q.sort_values("line_number", kind="stable").reset_index(drop=True)
     return ContractResult(agency=agency, path=path, persons=persons, quarantine=q,
-                          rows_read=rows_read, sha256=sha256_file(path),
+                          rows_read=rows_read, sha256=sha256 or sha256_file(path),
                           field_issues={k: int(v) for k, v in field_issues.items() if v})
 
 

@@ -18,6 +18,7 @@ buffer, and parsing is pyarrow's CSV reader.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -48,12 +49,14 @@ class DelimitedRows:
         quarantine: rows set aside while reading: ``line_number``, ``record_id`` (first
             field, best effort), ``reason``.
         rows_read: data rows in the file (parsed plus set aside).
+        sha256: fingerprint of the bytes read.
     """
 
     frame: pd.DataFrame
     line_number: np.ndarray
     quarantine: pd.DataFrame
     rows_read: int
+    sha256: str = ""
 
 
 def read_bytes(path: Path) -> bytes:
@@ -63,6 +66,10 @@ def read_bytes(path: Path) -> bytes:
                             hint="check the extracts folder and the night")
     try:
         return path.read_bytes()
+    except FileNotFoundError:   # deleted or moved since the folder was listed
+        raise ContractError("extract file is missing (it vanished while the run read it)",
+                            where=str(path), hint="check the extracts folder and rerun once "
+                            "the delivery is complete") from None
     except OSError as exc:
         raise ContractError(f"extract file is unreadable ({exc.strerror})", where=str(path),
                             hint="check the file's permissions") from None
@@ -181,6 +188,7 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
             layout's (a renamed, missing or extra column).
     """
     data = read_bytes(path)
+    sha256 = hashlib.sha256(data).hexdigest()
     if data.startswith(BOM):
         data = data[len(BOM):]
     if not data.strip():
@@ -272,4 +280,4 @@ def read_delimited(path: Path, *, columns: tuple[str, ...], delimiter: str,
     q = pd.DataFrame(quarantine, columns=["line_number", "record_id", "reason"])
     q = q.sort_values("line_number", kind="stable").reset_index(drop=True)
     return DelimitedRows(frame=frame, line_number=line_number, quarantine=q,
-                         rows_read=table.num_rows + len(q))
+                         rows_read=table.num_rows + len(q), sha256=sha256)

@@ -100,4 +100,4 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     issues = {"ssn_placeholder": int((ssn_status == "placeholder").sum()),
               "ssn_malformed": int((ssn_status == "malformed").sum())}
     return finish(AGENCY, path, persons, [rows.quarantine.assign(agency=AGENCY), q],
-                  rows.rows_read, issues)
+                  rows.rows_read, issues, sha256=rows.sha256)

@@ -124,4 +124,4 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     persons["alias_first_names"] = empty_tuples(len(persons))
     persons["alias_last_names"] = empty_tuples(len(persons))
     return finish(AGENCY, path, persons, [rows.quarantine.assign(agency=AGENCY), q],
-                  rows.rows_read, issues)
+                  rows.rows_read, issues, sha256=rows.sha256)

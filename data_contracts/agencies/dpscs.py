@@ -7,6 +7,7 @@ stay on the offender's record as alias name lists. Line numbers are 1-based row 
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from .._contract import (
     name_check,
     split_rows,
 )
+from .._text import read_bytes
 from ..errors import ContractError
 from ..settings import ContractSettings
 
@@ -81,15 +83,22 @@ def _standardize(column: pa_arrow.ChunkedArray, expected: str) -> pa_arrow.Chunk
     return column.cast(_STANDARD[expected])
 
 
-def read_table(path: Path) -> pa_arrow.Table:
-    """Open the parquet file and check its columns and types (file-level contract)."""
-    if not path.exists():
-        raise ContractError("extract file is missing", where=str(path),
-                            hint="check the extracts folder and the night")
+def read_table(path: Path) -> tuple[pa_arrow.Table, str]:
+    """Open the parquet file and check its columns and types (file-level contract).
+
+    The file is read once (its bytes are fingerprinted and parsed), so a file deleted or
+    replaced meanwhile cannot fail half-way. A damaged file is refused whatever pyarrow
+    raises on it (a flipped byte in the footer can even give a UnicodeDecodeError).
+
+    Returns:
+        The table, its columns in the layout's types, and the SHA-256 of the bytes read.
+    """
+    data = read_bytes(path)
+    sha256 = hashlib.sha256(data).hexdigest()
     try:
-        schema = pq.read_schema(path)
-    except (OSError, pa_arrow.ArrowException) as exc:
-        kind = "empty" if path.stat().st_size == 0 else "not a readable parquet file"
+        schema = pq.read_schema(pa_arrow.BufferReader(data))
+    except Exception as exc:        # damaged input: any parser error is the file's fault
+        kind = "empty" if not data else "not a readable parquet file"
         raise ContractError(f"extract file is {kind} ({type(exc).__name__})", where=str(path),
                             hint="ask the agency to resend tonight's extract") from None
     names = list(schema.names)
@@ -106,15 +115,17 @@ def read_table(path: Path) -> pa_arrow.Table:
         raise ContractError(f"column types do not match the layout ({'; '.join(wrong)})",
                             where=str(path), hint="the file must use the types of the layout")
     try:
-        table = pq.read_table(path, columns=list(COLUMNS))
-    except (OSError, pa_arrow.ArrowException) as exc:
+        table = pq.read_table(pa_arrow.BufferReader(data), columns=list(COLUMNS))
+        table = pa_arrow.table({c: _standardize(table.column(c), t)
+                                for c, t in COLUMNS.items()})
+        table.validate(full=True)       # e.g. strings that are not UTF-8
+    except Exception as exc:        # damaged input, as above
         raise ContractError(f"extract file cannot be read ({type(exc).__name__})",
                             where=str(path), hint="ask the agency to resend it") from None
-    table = pa_arrow.table({c: _standardize(table.column(c), t) for c, t in COLUMNS.items()})
     if table.num_rows == 0:
         raise ContractError("extract file has no rows", where=str(path),
                             hint="a nightly extract is a full snapshot; ask for a resend")
-    return table
+    return table, sha256
 
 
 def raw_schema(night: date, settings: ContractSettings) -> pa.DataFrameSchema:
@@ -160,8 +171,11 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     Raises:
         ContractError: missing or unreadable file, wrong columns or types, no rows.
     """
-    table = read_table(path)
-    raw = table.to_pandas(types_mapper={pa_arrow.string(): pd.StringDtype("pyarrow")}.get)
+    table, sha256 = read_table(path)
+    # dates as datetime64[ms], not Python dates: a date32 past year 9999 must reach the
+    # date checks (bad_date), not fail the conversion
+    raw = table.to_pandas(types_mapper={pa_arrow.string(): pd.StringDtype("pyarrow")}.get,
+                          date_as_object=False)
     # A null sid is a bad id, not a value pandera may skip as null.
     raw["sid"] = raw["sid"].astype(pd.StringDtype("pyarrow")).fillna("")
     line_number = np.arange(1, len(raw) + 1, dtype=np.int64)
@@ -212,4 +226,4 @@ def read(path: Path, night: date, settings: ContractSettings = ContractSettings(
     persons["first_name_keys"] = nz.nickname_keys(persons["first_name"]).to_numpy()
     issues = {"ssn_placeholder": int((ssn_status == "placeholder").sum()),
               "ssn_malformed": int((ssn_status == "malformed").sum())}
-    return finish(AGENCY, path, persons, [q], len(raw), issues)
+    return finish(AGENCY, path, persons, [q], len(raw), issues, sha256=sha256)
