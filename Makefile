@@ -13,7 +13,7 @@ SEED    ?= 7
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: venv bench-deps demo test test-slow bench-ingest bench-encode bench-linkage bench-robustness bench-outputs lock clean
+.PHONY: venv bench-deps demo test test-slow bench-ingest bench-encode bench-linkage bench-robustness bench-outputs bench-faults bench-privacy lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,7 +41,7 @@ demo: venv
 	@printf '# made by make demo: the pipeline signing key and the demo recipient of the identified roster\n[handoff]\nsigning_key = "%s"\n[handoff.recipients]\ndemo_navigator = "%s"\n' \
 	    "$(abspath $(DEMO))/keys/pipeline.key" "$(abspath $(DEMO))/keys/demo_navigator.public.pem" > $(DEMO)/demo.toml
 	SST_LINKAGE_KEY_FILE=$(DEMO)/linkage.key $(BIN)/sst-link run --extracts $(DEMO)/extracts \
-	    --out $(DEMO)/runs --config $(DEMO)/demo.toml --truth $(DEMO)/extracts/truth
+	    --out $(DEMO)/runs --config $(DEMO)/demo.toml --truth $(DEMO)/extracts/truth --force
 	@run=$$(ls -d $(DEMO)/runs/2*/ | sort | tail -1); rm -f $(DEMO)/identified_roster.csv; \
 	    echo "program staff decrypt the identified roster with their private key:"; \
 	    echo "  sst-link decrypt --in $${run}identified_roster.demo_navigator.enc" \

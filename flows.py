@@ -21,8 +21,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from data_contracts import AGENCIES, SstError, find_extracts
-from pipeline import nightly
+from data_contracts import AGENCIES, SstError
+from pipeline import delivery, faults, nightly
 from pipeline.config import load_settings
 from pipeline.report import REPORT_HTML, headline_markdown, threshold_markdown, write_report
 from pipeline.run_folder import RunFolder
@@ -45,13 +45,12 @@ for _name in ("prefect.flow_runs", "prefect.task_runs"):
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry on operating-system errors (a share that blinked), not on contract errors."""
+    """Retry on operating-system errors that may heal (a share that blinked), not on
+    contract errors, a full disk, a missing permission or a vanished file."""
     try:
         state.result()
-    except OSError:
-        return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return faults.transient(exc)
     return False
 
 
@@ -184,29 +183,43 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
 @flow(name="nightly_linkage", persist_result=False, log_prints=False)
 def nightly_linkage(extracts: str, out: str, night: str | None = None,
                     config: str | None = None, truth: str | None = None,
-                    key_rotated_from: str | None = None) -> dict[str, Any]:
+                    key_rotated_from: str | None = None,
+                    accept_volume_change: list[str] | None = None,
+                    force: bool = False) -> dict[str, Any]:
     """One night: ingest, encode and link the three agency extracts; write the run folder.
 
     Args:
         extracts: folder with ``dhs_clients_<night>.csv``, ``djs_youth_<night>.txt`` and
             ``dpscs_offenders_<night>.parquet``.
         out: output root; the run folder is ``<out>/<run id>/``.
-        night: ``YYYYMMDD``; default the newest night present.
+        night: ``YYYYMMDD``; default the newest complete night (all three extracts present
+            and none still being written).
         config: TOML file overriding ``configs/default.toml``.
         truth: a synthetic night's ``truth/`` folder: the report then also shows measured
             precision and recall beside the model's estimates (synthetic nights only).
         key_rotated_from: the key id tonight's linkage key replaces (a declared rotation);
             without it a key other than the last run's stops the night.
+        accept_volume_change: agencies whose drop in rows since the last night the steward
+            accepts (otherwise a drop beyond ``delivery.max_drop`` stops the night).
+        force: run a night that is already published.
 
     Returns:
-        ``run_dir``, ``run_id`` and the manifest's counts.
+        ``run_dir``, ``run_id`` and the manifest's counts; with nothing new (the night is
+        already published from the same files) only ``run_dir``, ``run_id``, ``night``
+        and ``nothing_new``, the message.
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
     settings = load_settings(Path(config) if config else None)
     key = nightly.load_key(settings)                        # fail before reading data
-    night, paths = find_extracts(Path(extracts), night)
-    nightly.check_key_continuity(Path(out), night, key.key_id, key_rotated_from)
+    plan = delivery.preflight(Path(extracts), Path(out), night, settings, key.key_id,
+                              key_rotated_from, accept_volume_change, force)
+    logger.info("%s", plan.note)
+    if plan.published is not None:
+        return {"run_dir": str(plan.published), "run_id": plan.published.name,
+                "night": plan.night, "nothing_new": plan.note}
+    night, paths = plan.night, plan.paths
+    faults.check_free_space(Path(out), paths.values())       # before anything is written
     with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
                    keep_staging=settings.run.keep_staging) as run:
         logger.info("run %s for night %s", run.run_id, night)
@@ -218,7 +231,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
         with clock("encode"):
             encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night,
                               config, str(run.exchange)) for a in AGENCIES]
-            nightly.check_same_key(encoded)
+            nightly.check_same_key(encoded, key.key_id)
             nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
         with clock("link"):
             linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded},
@@ -232,7 +245,8 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
             return nightly.build_manifest(
                 run_id=run.run_id, night=night, started=started, settings=settings,
                 summaries=summaries, stages=clock.seconds, encoded=encoded,
-                linkage=linkage, published=published, handoff=handed)
+                linkage=linkage, published=published, handoff=handed,
+                delivery=plan.record)
 
         with clock("report"):
             quality = report(str(run.partial), manifest_now(), truth)

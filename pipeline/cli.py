@@ -1,7 +1,9 @@
 """``sst-link``: the command line of sst-linkage.
 
-Every expected failure (:class:`data_contracts.SstError`) prints as one line on stderr and
-exits with status 2; anything else is a bug and shows its traceback.
+Every expected failure (:class:`data_contracts.SstError`, or an ``OSError``: a full disk, a
+permission, a vanished file) prints as one line on stderr, the last, and exits with status
+2 (``sst-link --debug`` shows its traceback instead); anything else is a bug and shows its
+traceback.
 """
 
 from __future__ import annotations
@@ -32,14 +34,26 @@ out = Console()
 err = Console(stderr=True)
 
 
+_debug = {"on": False}
+"""``sst-link --debug``: show the traceback of an expected error too."""
+
+
 def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Expected errors (an SstError, or an OSError: the machine's fault) as one last line
+    on stderr and status 2; with --debug, the traceback instead."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except SstError as exc:
-            err.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False,
-                      soft_wrap=True)
+        except (SstError, OSError) as exc:
+            if _debug["on"]:
+                raise
+            from pipeline.faults import os_error, silence_prefect
+
+            line = (exc if isinstance(exc, SstError) else os_error(exc)).one_line()
+            if "prefect" in sys.modules:
+                silence_prefect()
+            err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -51,7 +65,8 @@ def _night(default: str) -> Any:
         help=f"Night of the extracts as YYYYMMDD (default: {default}).")]
 
 
-Night = _night("the newest night present in the folder")
+Night = _night("the newest night present with all three extracts, none still being "
+               "written")
 SynthNight = _night("20261125")
 FileNight = _night("the night in the extract's file name")
 
@@ -70,8 +85,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
-        help="Print the version and exit.")] = False) -> None:
+        help="Print the version and exit.")] = False,
+        debug: Annotated[bool, typer.Option(
+            "--debug", help="On an error, show its traceback instead of the one line "
+                            "(`sst-link --debug run ...`).")] = False) -> None:
     """Nightly privacy-preserving record linkage for Safer Stronger Together."""
+    _debug["on"] = debug
 
 
 @app.command()
@@ -122,24 +141,53 @@ def run(
         help="Declare that tonight's linkage key replaces the key with this id (the last "
              "run's); without it a run with another key than the last run's stops, as its "
              "encodings could not be compared with last night's.")] = None,
+    accept_volume_change: Annotated[Optional[list[str]], typer.Option(
+        metavar="AGENCY", help="Accept that this agency's rows fell by more than "
+        "delivery.max_drop since the last night (repeatable); without it such a drop "
+        "stops the night, as the extract may be cut short.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run the night even if it is already published in OUT.")] = False,
 ) -> None:
     """Run the nightly_linkage Prefect flow (embedded Prefect unless PREFECT_API_URL is set).
 
     The linkage key is read from the file that encoding.key_file in the config or the
-    SST_LINKAGE_KEY_FILE environment variable names (`sst-link keygen` makes one)."""
-    from data_contracts import find_extracts
-    from pipeline.config import load_settings
-    from pipeline.nightly import check_key_continuity, load_key
+    SST_LINKAGE_KEY_FILE environment variable names (`sst-link keygen` makes one).
 
-    # config, key, extracts and key continuity fail here, before Prefect starts its server
-    key = load_key(load_settings(config))
-    night, _ = find_extracts(extracts, night)
-    check_key_continuity(out_root, night, key.key_id, key_rotated_from)
+    The run says which night it picked. An extract still being written, one that does not
+    match its control file `<extract>.ctl`, ends mid-row, or has fewer rows than the last
+    night by more than delivery.max_drop stops the night with status 2. A night already
+    published from the same files is "nothing new": one line saying where, exit status 0
+    (a nightly cron raises no alarm); from other files, status 2 unless --force.
+
+    The output root's file system must have 8 times the extracts' size free; a disk that
+    fills anyway, a missing permission or a file that vanishes stops the run in one line
+    (status 2) with nothing published."""
+    from pipeline.config import load_settings
+    from pipeline.delivery import preflight
+    from pipeline.nightly import load_key
+
+    # config, key, extracts, key continuity and the delivery's completeness fail here,
+    # before Prefect starts its server
+    settings = load_settings(config)
+    key = load_key(settings)
+    plan = preflight(extracts, out_root, night, settings, key.key_id, key_rotated_from,
+                     accept_volume_change, force)
+    out.print(escape(plan.note), highlight=False, soft_wrap=True)
+    if plan.published is not None:
+        return
+    from pipeline.faults import check_free_space, os_error, quiet_prefect_console
+
+    need = check_free_space(out_root, plan.paths.values())
     from flows import nightly_linkage
 
-    result = nightly_linkage(str(extracts), str(out_root), night,
-                             str(config) if config else None, str(truth) if truth else None,
-                             key_rotated_from)
+    quiet_prefect_console()         # a failure is this command's one line, not Prefect's
+    try:
+        result = nightly_linkage(str(extracts), str(out_root), plan.night,
+                                 str(config) if config else None,
+                                 str(truth) if truth else None, key_rotated_from,
+                                 accept_volume_change, force)
+    except OSError as exc:      # no space, no permission, a file gone: one line
+        raise os_error(exc, out_root, need=need, published=True) from exc
     _print_run(result, truth)
 
 
@@ -264,9 +312,14 @@ def encode(
     """Run the agency_encode flow: contract, then keyed encoding (key from
     encoding.key_file or SST_LINKAGE_KEY_FILE). Its output is all an agency sends."""
     from flows import agency_encode
+    from pipeline.faults import os_error, quiet_prefect_console
 
-    result = agency_encode(str(extract), agency.upper(), str(out_dir), night,
-                           str(config) if config else None)
+    quiet_prefect_console()
+    try:
+        result = agency_encode(str(extract), agency.upper(), str(out_dir), night,
+                               str(config) if config else None)
+    except OSError as exc:
+        raise os_error(exc, out_dir) from exc
     enc = result["encoded"]
     reasons = ", ".join(f"{r} {n:,}" for r, n in result["quarantine_by_reason"].items())
     out.print(f"{agency.upper()}: {result['rows_read']:,} rows read, "

@@ -104,6 +104,16 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """``[delivery]``: see ``configs/default.toml``."""
+
+    settle_seconds: float = 5.0
+    max_drop: float = 0.2
+    history_nights: int = 7
+    require_final_line_end: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of a run."""
 
@@ -115,6 +125,7 @@ class Settings:
     publish: PublishSettings = field(default_factory=PublishSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (dates as ISO strings, tuples as lists)."""
@@ -256,6 +267,16 @@ def load_settings(path: Path | None = None) -> Settings:
     if not isinstance(settings.handoff.chunk_rows, int):
         raise ConfigError("handoff.chunk_rows must be a whole number",
                           where="handoff.chunk_rows", hint="the default is 50000")
+    d = settings.delivery
+    if not 0 <= d.max_drop <= 1:
+        raise ConfigError("delivery.max_drop must be a share between 0 and 1",
+                          where="delivery.max_drop", hint="for example 0.2 for a fifth")
+    if d.settle_seconds < 0:
+        raise ConfigError("delivery.settle_seconds must not be negative",
+                          where="delivery.settle_seconds", hint="the default is 5")
+    if not isinstance(d.history_nights, int) or d.history_nights < 1:
+        raise ConfigError("delivery.history_nights must be a whole number of at least 1",
+                          where="delivery.history_nights", hint="the default is 7")
     _check_recipients(settings.handoff)
     load_crosswalk(settings.communities.crosswalk_path)     # fail before reading any data
     return settings

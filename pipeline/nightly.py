@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from data_contracts import (
     AGENCIES,
+    PERSON_COLUMNS,
     QUARANTINE_COLUMNS,
     ContractError,
     QuarantineLimitError,
@@ -46,7 +47,7 @@ from hashing import LinkageKey, encode_file
 from linkage.inputs import read_night
 from linkage.link import link_records
 
-from . import handoff, suppression
+from . import faults, handoff, suppression
 from .config import Settings
 from .roster import build_roster
 from .run_folder import (
@@ -139,6 +140,7 @@ def encode_agency(persons: Path, agency: str, night: str, settings: Settings,
     """
     key = load_key(settings)
     crosswalk = load_crosswalk(settings.communities.crosswalk_path)
+    faults.check_staged(Path(persons), PERSON_COLUMNS, "ingest")
     path, records = encode_file(Path(persons), agency, night, key, settings.encoding,
                                 crosswalk, Path(out_dir))
     return {"agency": agency, "file": path.name, "sha256": sha256_of(path),
@@ -183,9 +185,11 @@ def publish_file(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def check_same_key(encoded: list[dict[str, Any]]) -> None:
+def check_same_key(encoded: list[dict[str, Any]], expected: str | None = None) -> None:
     """All agencies' encodings of a night used one key (a key file swapped mid-run would
-    otherwise give filters that cannot be compared).
+    otherwise give filters that cannot be compared), and it is ``expected``: the key the
+    run checked against the last run's before it started (a key file replaced after that
+    check would publish a night no later run can continue from).
 
     Raises:
         EncodedFormatError: naming the agencies and their key ids.
@@ -194,6 +198,12 @@ def check_same_key(encoded: list[dict[str, Any]]) -> None:
     if len(set(ids.values())) > 1:
         raise EncodedFormatError("agencies were encoded with different keys (" + ", ".join(
             f"{a} {k}" for a, k in ids.items()) + ")", hint="rerun the night with one key")
+    if expected is not None and set(ids.values()) - {expected}:
+        raise EncodedFormatError(f"the linkage key file changed during the run ({expected} "
+                                 f"-> {next(iter(ids.values()))})", where="encode stage",
+                                 hint="put the key file back as it was and rerun (a rotation "
+                                      "is declared with --key-rotated-from); no run folder "
+                                      "was published")
 
 
 def check_key_continuity(root: Path, night: str, key_id: str,
@@ -283,15 +293,22 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
 
 
 class StageClock:
-    """Wall-clock seconds per stage, in the order run: ``with clock("link"): ...``."""
+    """Wall-clock seconds per stage, in the order run: ``with clock("link"): ...``. An
+    ``OSError`` leaving a stage is noted with the stage's name (the CLI's one line says
+    where it stopped); :func:`pipeline.faults.stage_hook` runs as each stage starts."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        faults.stage_hook(stage)
         start = time.perf_counter()
-        yield
+        try:
+            yield
+        except OSError as exc:
+            faults.note_stage(exc, stage)
+            raise
         self.seconds[stage] = round(time.perf_counter() - start, 3)
 
 
@@ -300,11 +317,13 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
                    encoded: list[dict[str, Any]] | None = None,
                    linkage: dict[str, Any] | None = None,
                    published: dict[str, Any] | None = None,
-                   handoff: dict[str, Any] | None = None) -> dict[str, Any]:
+                   handoff: dict[str, Any] | None = None,
+                   delivery: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest (``outputs`` fingerprints are added by the run folder on commit).
 
     ``published`` and ``handoff`` are the counts of :func:`publish_night` and
-    :func:`identify_roster` (``handoff``: per recipient, file, rows and key fingerprint)."""
+    :func:`identify_roster` (``handoff``: per recipient, file, rows and key fingerprint);
+    ``delivery`` the completeness checks' figures (:func:`pipeline.delivery.preflight`)."""
     return {
         "manifest_version": 1,
         "run_id": run_id,
@@ -331,6 +350,7 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
                                      "format_version": r.get("format_version", 1),
                                      "signed_by": r.get("signer")}
                               for name, r in (handoff or {}).items()},
+        "delivery": delivery,
     }
 
 
@@ -444,6 +464,9 @@ def publish_night(run_dir: Path, root: Path, night: str, settings: Settings
         Counts only: roster rows, persons and families, id carry-over, cells published and
         withheld.
     """
+    faults.check_staged(run_dir / LINKAGE_RECORDS, (
+        "agency", "record_id", "record_kind", "person", "family", "systems", "multi_system",
+        "community", "link_probability"), "link")
     records = pd.read_parquet(run_dir / LINKAGE_RECORDS)
     roster, state, counts = build_roster(records, root, night)
     pq.write_table(roster, run_dir / ROSTER)

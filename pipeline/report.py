@@ -11,7 +11,8 @@ Parts (the JSON's keys; the HTML shows the same figures, one section each):
 
 1. ``headline``: rows read and quarantined per agency (and by reason), persons, families,
    multi-system families by combination of systems, and the same figures of the previous
-   run with the change.
+   run with the change; each agency's rows over recent nights (``volume``: from the
+   manifests in the same output root) and tonight's delivery checks.
 2. ``model``: m and u probabilities per compared field and level, the match weight each
    level adds, and how each EM training session converged.
 3. ``match_weights``: the distribution of the candidate pairs' match weights (all, linked,
@@ -244,6 +245,29 @@ def _headline(manifest: dict[str, Any], prev_manifest: dict[str, Any] | None,
     return {"agencies": agencies, "figures": figures, "previous": previous, "change": change,
             "quarantine_limit": (manifest.get("config") or {}).get("ingest", {})
             .get("quarantine_limit")}
+
+
+def _volume(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Rows per agency over recent nights: the earlier nights from the manifests in the
+    run's output root (``run_dir.parent``), tonight from its own, with tonight's delivery
+    checks (a drop the steward accepted, control files)."""
+    from .delivery import volume_history
+
+    config = (manifest.get("config") or {}).get("delivery") or {}
+    limit = config.get("history_nights", 7)
+    night = manifest.get("night")
+    nights = volume_history(run_dir.parent, night, int(limit) - 1) if night else []
+    tonight = {a: c["rows_read"] for a, c in _agencies(manifest).items()}
+    nights.append({"night": night, "run_id": manifest.get("run_id"), "rows": tonight})
+    before = nights[-2]["rows"] if len(nights) > 1 else {}
+    checked = (manifest.get("delivery") or {}).get("agencies") or {}
+    return {"nights": nights,
+            "change": {a: (n - before[a]) / before[a] if before.get(a) else None
+                       for a, n in tonight.items()},
+            "max_drop": (manifest.get("delivery") or config).get("max_drop"),
+            "accepted": sorted(a for a, e in checked.items() if e.get("accepted")),
+            "control_files": {a: bool(checked[a].get("control_file")) if a in checked
+                              else None for a in tonight}}
 
 
 # --------------------------------------------------------------------------- 2. model
@@ -734,6 +758,17 @@ def _flags(report: dict[str, Any]) -> list[dict[str, str]]:
             flags.append({"part": "headline", "message":
                           f"Multi-system families changed from {before:,} to {now:,} "
                           "since the previous run (more than 10 %)."})
+    v = h["volume"]
+    warn = (v["max_drop"] if v["max_drop"] is not None else 0.2) / 2
+    for agency, change in v["change"].items():
+        if change is not None and change <= -warn:
+            now, before = v["nights"][-1], v["nights"][-2]
+            flags.append({"part": "headline", "message":
+                          f"{agency} delivered {100 * -change:.1f} % fewer rows than on "
+                          f"{before['night']} ({now['rows'][agency]:,} against "
+                          f"{before['rows'][agency]:,})" + (
+                              "; the steward accepted the drop." if agency in v["accepted"]
+                              else ".")})
     for s in report["model"]["sessions"]:
         if not s["converged"]:
             flags.append({"part": "model", "message":
@@ -806,7 +841,8 @@ def build_report(run_dir: Path, manifest: dict[str, Any], truth: Path | None = N
         "generated_at": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
         "software": software_version(),
         "previous_run": prev_dir.name if prev_dir else None,
-        "headline": _headline(manifest, prev_manifest, prev_dir.name if prev_dir else None),
+        "headline": {**_headline(manifest, prev_manifest, prev_dir.name if prev_dir else None),
+                     "volume": _volume(run_dir, manifest)},
         "model": _model(model_json),
         "match_weights": weights,
         "clusters": _clusters(records, pairs, model_json, weights["threshold"]["threshold"]),
@@ -1119,6 +1155,29 @@ def _chart_sizes(report: dict[str, Any], fig: Any) -> bool:
     return True
 
 
+def _chart_volume(report: dict[str, Any], fig: Any) -> bool:
+    nights = report["headline"]["volume"]["nights"]
+    if len(nights) < 2:
+        return False
+    fig.set_size_inches(6.5, 2.6)
+    ax = fig.subplots()
+    agencies = sorted({a for n in nights for a in n["rows"]})
+    for agency, color in zip(agencies, (_BLUE, _ORANGE, _GREEN, _PURPLE, _GREY)):
+        rows = np.array([n["rows"].get(agency, np.nan) for n in nights], dtype=float)
+        top = np.nanmax(rows) if np.isfinite(rows).any() and np.nanmax(rows) > 0 else 1.0
+        ax.plot(range(len(nights)), 100 * rows / top, "o-", color=color, ms=4, label=agency)
+    drop = report["headline"]["volume"]["max_drop"]
+    if drop is not None:
+        ax.axhline(100 * (1 - drop), color="black", ls="--", lw=0.8)
+    ax.set_xticks(range(len(nights)), [n["night"] or "" for n in nights], fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% of its largest night")
+    ax.set_title("Rows delivered per agency, night by night (tonight last)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    return True
+
+
 def _barh(fig: Any, names: list[str], values: list[int], colors: list[str], xlabel: str,
           title: str) -> Any:
     """A horizontal bar per name, first at the top (the report's list-like charts)."""
@@ -1158,14 +1217,14 @@ def _chart_blocking(report: dict[str, Any], fig: Any) -> bool:
     return True
 
 
-_CHARTS = {"convergence": _chart_convergence, "weights": _chart_weights,
+_CHARTS = {"volume": _chart_volume, "convergence": _chart_convergence, "weights": _chart_weights,
            "curve": _chart_curve, "sizes": _chart_sizes, "agency_pairs": _chart_agency_pairs,
            "blocking": _chart_blocking}
 
 
 def render_charts(report: dict[str, Any]) -> dict[str, str]:
     """The report's charts as inline SVG markup, by name (a chart without data is left
-    out): ``convergence``, ``weights``, ``curve``, ``sizes``, ``agency_pairs``,
+    out): ``volume``, ``convergence``, ``weights``, ``curve``, ``sizes``, ``agency_pairs``,
     ``blocking``."""
     import matplotlib
     from matplotlib.figure import Figure

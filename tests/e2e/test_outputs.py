@@ -223,13 +223,14 @@ def test_no_input_value_in_outputs_logs_or_prefect_database(two_nights: dict) ->
 
 
 def _flow_process(extracts: Path, out: Path, config: Path, night: str) -> subprocess.Popen:
-    """``sst-link run`` in its own process group, on the session's Prefect server."""
+    """``sst-link run`` in its own process group, on the session's Prefect server (with
+    --force: the night is already published)."""
     from prefect.settings import get_current_settings
 
     env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "run", "--extracts", str(extracts), "--out",
-         str(out), "--night", night, "--config", str(config)], cwd=ROOT, env=env,
+         str(out), "--night", night, "--config", str(config), "--force"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
