@@ -80,6 +80,19 @@ bench-robustness: venv
 bench-outputs: venv
 	$(BIN)/python benchmarks/bench_outputs.py --scale small medium --seed 41
 
+## fault matrix: each stage x {killed, disk full, input truncated, input vanished, schema drift,
+## concurrent run, key changed} on a small night: exit status, lines printed, what the output
+## root holds after, whether the next run recovers (about 25 min; one stage:
+## .venv/bin/python benchmarks/bench_faults.py --stages link)
+bench-faults: venv
+	$(BIN)/python benchmarks/bench_faults.py
+
+## privacy audit: every attack of `sst-link audit` (frequency, pattern mining, graph matching,
+## blocking-token frequencies) on the medium night of every synth profile, default hardening
+## (about 2 min a night); quick: benchmarks/bench_audit.py --scale small --profiles baseline
+bench-privacy: venv
+	$(BIN)/python benchmarks/bench_audit.py --scale medium --seed 101
+
 bench-encode: venv
 	$(BIN)/python benchmarks/bench_encode.py --scale medium
 	$(BIN)/python benchmarks/bench_encode.py --scale large

@@ -353,6 +353,39 @@ def check(
 
 @app.command()
 @_one_line_errors
+def audit(
+    extracts: Annotated[Path, typer.Option(help="Folder holding the three agency extracts: "
+                                           "the attacks are scored against their plaintext, "
+                                           "so the audit runs on the agency side.")],
+    config: Config = None,
+    night: _night("the newest night with all three extracts") = None,
+    encoded: Annotated[Optional[Path], typer.Option(
+        help="Folder of the night's encoded files to attack (default: the extracts "
+             "encoded in memory with the linkage key and [encoding]).")] = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", help="JSON file for the figures (aggregate shares only).")] = None,
+) -> None:
+    """Privacy audit: frequency, pattern-mining and graph-matching attacks on the night's
+    encodings by what the linkage side holds; prints the share of records and of values
+    each re-identifies per field and blocking rule. Over audit.limit: a warning, or with
+    audit.strict a one-line error and status 2."""
+    import json
+
+    from hashing.audit import audit_extracts, check_limit, format_table
+    from pipeline.config import load_settings
+
+    settings = load_settings(config)
+    result = audit_extracts(extracts, night, settings, encoded)
+    out.print(escape(format_table(result)), highlight=False, soft_wrap=True)
+    if out_path is not None:
+        out_path.write_text(json.dumps(result, indent=2) + "\n")
+    for line in check_limit(result, settings.audit):       # strict: raises, one line
+        err.print(f"[bold yellow]warning:[/] over the audit limit: {escape(line)}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_one_line_errors
 def report(
     run_folder: Annotated[Path, typer.Argument(help="A finished run folder (`OUT/<run id>/`).")],
     truth: Annotated[Optional[Path], typer.Option(help="Synthetic truth/ folder: add measured "

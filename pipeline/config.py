@@ -18,6 +18,7 @@ from typing import Any
 
 from data_contracts import ConfigError, ContractSettings, SstError
 from data_contracts.communities import load_crosswalk
+from hashing.audit.settings import AuditSettings
 from hashing.settings import EncodingSettings
 from linkage.settings import LinkageSettings
 
@@ -126,6 +127,7 @@ class Settings:
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (dates as ISO strings, tuples as lists)."""
@@ -254,6 +256,9 @@ def load_settings(path: Path | None = None) -> Settings:
     if problems:
         raise ConfigError(f"encoding.{problems[0]}", where="encoding",
                           hint="see configs/default.toml")
+    problems = settings.audit.validate()
+    if problems:
+        raise ConfigError(f"audit.{problems[0]}", where="audit", hint="see configs/default.toml")
     problems = settings.linkage.validate()
     if problems:
         raise ConfigError(f"linkage.{problems[0]}", where="linkage",
