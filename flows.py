@@ -22,7 +22,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from data_contracts import AGENCIES, SstError
-from pipeline import delivery, faults, nightly
+from linkage.link import STEPS as LINK_STEPS
+from pipeline import delivery, faults, nightly, progress
 from pipeline.config import load_settings
 from pipeline.report import REPORT_HTML, headline_markdown, threshold_markdown, write_report
 from pipeline.run_folder import RunFolder
@@ -44,6 +45,12 @@ for _name in ("prefect.flow_runs", "prefect.task_runs"):
     logging.getLogger(_name).addFilter(_OneLineSstErrors())
 
 
+def _progress() -> progress.Progress:
+    """The run's events (:mod:`pipeline.progress`) into this flow or task run's Prefect log,
+    and to the command line's display when ``sst-link`` runs the flow."""
+    return progress.Fanout(progress.PrefectLog(get_run_logger()), progress.current())
+
+
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
     """Retry on operating-system errors that may heal (a share that blinked), not on
     contract errors, a full disk, a missing permission or a vanished file."""
@@ -60,7 +67,7 @@ def ingest(extract: str, agency: str, night: str, config: str | None, staging: s
            ) -> dict[str, Any]:
     """Read one agency extract through its contract into the staging folder."""
     summary = nightly.ingest_agency(Path(extract), agency, night, load_settings(config),
-                                    Path(staging))
+                                    Path(staging), _progress())
     reasons = ", ".join(f"{r} {n}" for r, n in summary["quarantine_by_reason"].items())
     get_run_logger().info("%s: %s rows read, %s quarantined (%s), %s person records",
                           agency, summary["rows_read"], summary["rows_quarantined"],
@@ -74,7 +81,7 @@ def encode(persons: str, agency: str, night: str, config: str | None, out_dir: s
            ) -> dict[str, Any]:
     """Encode one agency's staged person records with the linkage key."""
     result = nightly.encode_agency(Path(persons), agency, night, load_settings(
-        Path(config) if config else None), Path(out_dir))
+        Path(config) if config else None), Path(out_dir), _progress())
     get_run_logger().info("%s: %s records encoded into %s (key %s)", agency,
                           result["records"], result["file"], result["key_id"])
     return result
@@ -86,7 +93,7 @@ def link(encoded: dict[str, str], config: str | None, out_dir: str) -> dict[str,
     """Link the night's encoded extracts (never a raw one) into persons and families."""
     summary = nightly.link_night({a: Path(p) for a, p in encoded.items()},
                                  load_settings(Path(config) if config else None),
-                                 Path(out_dir))
+                                 Path(out_dir), _progress())
     c, t = summary["counts"], summary["threshold"]
     get_run_logger().info(
         "%s records: %s persons, %s families, %s multi-system families (%s records); "
@@ -170,11 +177,16 @@ def agency_encode(extract: str, agency: str, out: str, night: str | None = None,
     nightly.load_key(settings)                              # fail before reading data
     night = night or nightly.night_of(Path(extract))
     Path(out).mkdir(parents=True, exist_ok=True)
+    shown = _progress()
     with nightly.agency_staging(Path(out)) as staging:
-        summary = ingest(extract, agency, night, config, str(staging))
-        nightly.check_quarantine_limits([summary], settings.ingest.quarantine_limit)
-        result = encode(str(nightly.persons_path(staging, agency, night)), agency,
-                        night, config, out)
+        with progress.timed(shown, "ingest", total=1) as done:
+            summary = ingest(extract, agency, night, config, str(staging))
+            nightly.check_quarantine_limits([summary], settings.ingest.quarantine_limit)
+            done.update(nightly.stage_counts("ingest", [summary]))
+        with progress.timed(shown, "encode", total=1) as done:
+            result = encode(str(nightly.persons_path(staging, agency, night)), agency,
+                            night, config, out)
+            done.update(nightly.stage_counts("encode", [result]))
         nightly.publish_file(nightly.quarantine_path(staging, agency, night),
                              Path(out) / f"quarantine_{agency}_{night}.csv")
     return {**summary, "encoded": result}
@@ -223,24 +235,29 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
     with RunFolder(Path(out), night, lock_wait_seconds=settings.run.lock_wait_seconds,
                    keep_staging=settings.run.keep_staging) as run:
         logger.info("run %s for night %s", run.run_id, night)
-        clock = nightly.StageClock()
-        with clock("ingest"):
+        clock = nightly.StageClock(_progress())     # each stage's start and end, counts
+        with clock("ingest", len(AGENCIES)) as done:
             summaries = [ingest(str(paths[a]), a, night, config, str(run.staging))
                          for a in AGENCIES]
             nightly.check_quarantine_limits(summaries, settings.ingest.quarantine_limit)
-        with clock("encode"):
+            done.update(nightly.stage_counts("ingest", summaries))
+        with clock("encode", len(AGENCIES)) as done:
             encoded = [encode(str(nightly.persons_path(run.staging, a, night)), a, night,
                               config, str(run.exchange)) for a in AGENCIES]
             nightly.check_same_key(encoded, key.key_id)
             nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
-        with clock("link"):
+            done.update(nightly.stage_counts("encode", encoded))
+        with clock("link", len(LINK_STEPS)) as done:
             linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded},
                            config, str(run.partial))
-        with clock("publish"):
+            done.update(nightly.stage_counts("link", linkage))
+        with clock("publish") as done:
             published = publish(str(run.partial), out, night, config)
-        with clock("handoff"):
+            done.update(nightly.stage_counts("publish", published))
+        with clock("handoff") as done:
             handed = handoff(str(run.partial / nightly.ROSTER), str(run.staging), night,
                              config, str(run.partial), run.run_id)
+            done.update(nightly.stage_counts("handoff", handed))
         def manifest_now() -> dict[str, Any]:
             return nightly.build_manifest(
                 run_id=run.run_id, night=night, started=started, settings=settings,
@@ -248,8 +265,9 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
                 linkage=linkage, published=published, handoff=handed,
                 delivery=plan.record)
 
-        with clock("report"):
+        with clock("report") as done:
             quality = report(str(run.partial), manifest_now(), truth)
+            done.update(nightly.stage_counts("report", quality))
         manifest = manifest_now()
         run_dir = run.commit(manifest)
     quality_report = run_dir / REPORT_HTML

@@ -12,6 +12,7 @@ this one only strings them together and times them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,13 @@ from .settings import LinkageSettings
 
 RESULT_COLUMNS = ("agency", "record_id", "record_kind", "person", "family", "systems",
                   "multi_system", "community", "link_probability")
+STEPS = ("blocking", "comparison", "model", "scoring", "clustering", "within_families",
+         "summary")
+"""The steps of :func:`link_records`, in order (the keys of :attr:`LinkResult.seconds`)."""
+OnStep = Callable[[str, int, int, dict[str, int]], None]
+"""``on_step(step, done, total, counts)``: called as each step of :data:`STEPS` ends, with
+how many are done of how many, and a few counts (``{"candidate pairs": 41093}``); never
+per record or pair."""
 
 
 @dataclass
@@ -81,7 +89,8 @@ class LinkResult:
 
 
 def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
-                 plaintext: pd.DataFrame | None = None) -> LinkResult:
+                 plaintext: pd.DataFrame | None = None, on_step: OnStep | None = None
+                 ) -> LinkResult:
     """Link one night (see the module docstring).
 
     Args:
@@ -90,6 +99,7 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         plaintext: with ``settings.comparison == "plaintext"`` only (benchmarks): the
             records' values (:func:`linkage.plaintext.plaintext_values`), compared instead
             of the encodings; blocking, model and clustering are unchanged.
+        on_step: told as each step ends (:data:`OnStep`), for a caller's progress display.
     """
     settings = settings or LinkageSettings()
     records = night.records
@@ -113,15 +123,18 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     seconds: dict[str, float] = {}
     t = time.perf_counter()
 
-    def lap(step: str) -> None:
+    def lap(step: str, **counts: int) -> None:
         nonlocal t
         now = time.perf_counter()
         seconds[step] = round(now - t, 3)
-        t = now
+        if on_step is not None:
+            on_step(step, len(seconds), len(STEPS), {k.replace("_", " "): v
+                                                     for k, v in counts.items()})
+        t = time.perf_counter()          # the caller's time is not the next step's
 
     pairs = candidate_pairs(records, RULES, max_block=settings.max_block,
                             rule_max_block=settings.rule_max_block)
-    lap("blocking")
+    lap("blocking", candidate_pairs=len(pairs))
     gamma = comparator(pairs.left, pairs.right)
     family.drop_surname_of_coparents(gamma)
     lap("comparison")
@@ -190,10 +203,10 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         chosen = {**chosen, **at, "est_f1": f1 if chosen["chosen"] == "automatic"
                   else float("nan")}
         curve = estimates_at(s_prob, [c["threshold"] for c in curve])
-    lap("within_families")
+    lap("within_families", pairs=within["pairs"], links=within["links"])
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
-    lap("summary")
+    lap("summary", records=records.num_rows)
     agency = records.column("agency").to_numpy(zero_copy_only=False).astype(str)
     a, b = agency[left[accepted]], agency[right[accepted]]
     pair_names = pd.Series(np.where(a <= b, a, b)).str.cat(np.where(a <= b, b, a), sep="+")

@@ -161,7 +161,12 @@ def run(
 
     The output root's file system must have 8 times the extracts' size free; a disk that
     fills anyway, a missing permission or a file that vanishes stops the run in one line
-    (status 2) with nothing published."""
+    (status 2) with nothing published.
+
+    As it goes, the run prints each stage's start and end (per agency, and each link step)
+    with counts: on a terminal above a progress bar (on stderr), otherwise one line per event
+    on stdout, `[02:00:41] ingest DHS: 14,905 rows, 253 quarantined, 14,652 records (1.0 s)`.
+    The Prefect log gets the same lines."""
     from pipeline.config import load_settings
     from pipeline.delivery import preflight
     from pipeline.nightly import load_key
@@ -179,13 +184,15 @@ def run(
 
     need = check_free_space(out_root, plan.paths.values())
     from flows import nightly_linkage
+    from pipeline.progress import console_display
 
     quiet_prefect_console()         # a failure is this command's one line, not Prefect's
     try:
-        result = nightly_linkage(str(extracts), str(out_root), plan.night,
-                                 str(config) if config else None,
-                                 str(truth) if truth else None, key_rotated_from,
-                                 accept_volume_change, force)
+        with console_display(out, err):     # stage lines; a progress bar on a terminal
+            result = nightly_linkage(str(extracts), str(out_root), plan.night,
+                                     str(config) if config else None,
+                                     str(truth) if truth else None, key_rotated_from,
+                                     accept_volume_change, force)
     except OSError as exc:      # no space, no permission, a file gone: one line
         raise os_error(exc, out_root, need=need, published=True) from exc
     _print_run(result, truth)
@@ -310,14 +317,17 @@ def encode(
     night: FileNight = None,
 ) -> None:
     """Run the agency_encode flow: contract, then keyed encoding (key from
-    encoding.key_file or SST_LINKAGE_KEY_FILE). Its output is all an agency sends."""
+    encoding.key_file or SST_LINKAGE_KEY_FILE). Its output is all an agency sends.
+    Prints when each stage starts and ends, with counts (as `run` does)."""
     from flows import agency_encode
     from pipeline.faults import os_error, quiet_prefect_console
+    from pipeline.progress import console_display
 
     quiet_prefect_console()
     try:
-        result = agency_encode(str(extract), agency.upper(), str(out_dir), night,
-                               str(config) if config else None)
+        with console_display(out, err):
+            result = agency_encode(str(extract), agency.upper(), str(out_dir), night,
+                                   str(config) if config else None)
     except OSError as exc:
         raise os_error(exc, out_dir) from exc
     enc = result["encoded"]

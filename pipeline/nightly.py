@@ -49,6 +49,7 @@ from linkage.link import link_records
 
 from . import faults, handoff, suppression
 from .config import Settings
+from .progress import NO_PROGRESS, Event, Progress, timed
 from .roster import build_roster
 from .run_folder import (
     ID_STATE,
@@ -86,7 +87,7 @@ def quarantine_path(staging: Path, agency: str, night: str) -> Path:
 
 
 def ingest_agency(extract: Path, agency: str, night: str, settings: Settings,
-                  staging: Path) -> dict[str, Any]:
+                  staging: Path, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
     """Read one agency's extract through its contract and stage the results.
 
     Writes ``persons_<agency>_<night>.parquet`` (mode 0600) and
@@ -98,6 +99,7 @@ def ingest_agency(extract: Path, agency: str, night: str, settings: Settings,
         night: ``YYYYMMDD``.
         settings: run settings.
         staging: the run's agency-side staging folder.
+        progress: told as the agency starts and ends (rows, quarantined, records).
 
     Returns:
         Counts only (see :meth:`ContractResult.summary`).
@@ -105,14 +107,17 @@ def ingest_agency(extract: Path, agency: str, night: str, settings: Settings,
     Raises:
         ContractError: the file as a whole breaks its contract.
     """
-    result = load_extract(Path(extract), agency, parse_night(night),
-                          settings.ingest.contract())
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(result.persons, preserve_index=False), sink,
-                   compression="zstd")
-    write_private(persons_path(staging, agency, night), sink.getvalue().to_pybytes())
-    result.quarantine.to_csv(quarantine_path(staging, agency, night), index=False)
-    return result.summary()
+    with timed(progress, "ingest", agency) as counts:
+        result = load_extract(Path(extract), agency, parse_night(night),
+                              settings.ingest.contract())
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(result.persons, preserve_index=False), sink,
+                       compression="zstd")
+        write_private(persons_path(staging, agency, night), sink.getvalue().to_pybytes())
+        result.quarantine.to_csv(quarantine_path(staging, agency, night), index=False)
+        summary = result.summary()
+        counts.update(stage_counts("ingest", [summary]))
+    return summary
 
 
 def load_key(settings: Settings) -> LinkageKey:
@@ -125,7 +130,7 @@ def load_key(settings: Settings) -> LinkageKey:
 
 
 def encode_agency(persons: Path, agency: str, night: str, settings: Settings,
-                  out_dir: Path) -> dict[str, Any]:
+                  out_dir: Path, progress: Progress = NO_PROGRESS) -> dict[str, Any]:
     """Encode one agency's staged person frame into ``encoded_<agency>_<night>.parquet``.
 
     Args:
@@ -134,15 +139,18 @@ def encode_agency(persons: Path, agency: str, night: str, settings: Settings,
         night: ``YYYYMMDD``.
         settings: run settings (key file, encoding, community crosswalk).
         out_dir: where the encoded extract goes (what the agency sends).
+        progress: told as the agency starts and ends (records encoded).
 
     Returns:
         Counts and fingerprints only: records, file name, SHA-256, key id.
     """
-    key = load_key(settings)
-    crosswalk = load_crosswalk(settings.communities.crosswalk_path)
-    faults.check_staged(Path(persons), PERSON_COLUMNS, "ingest")
-    path, records = encode_file(Path(persons), agency, night, key, settings.encoding,
-                                crosswalk, Path(out_dir))
+    with timed(progress, "encode", agency) as counts:
+        key = load_key(settings)
+        crosswalk = load_crosswalk(settings.communities.crosswalk_path)
+        faults.check_staged(Path(persons), PERSON_COLUMNS, "ingest")
+        path, records = encode_file(Path(persons), agency, night, key, settings.encoding,
+                                    crosswalk, Path(out_dir))
+        counts["records"] = records
     return {"agency": agency, "file": path.name, "sha256": sha256_of(path),
             "records": records, "key_id": key.key_id,
             "encoding_sha256": settings.encoding.sha256()}
@@ -295,21 +303,57 @@ def publish_quarantine(staging: Path, night: str, out: Path) -> int:
 class StageClock:
     """Wall-clock seconds per stage, in the order run: ``with clock("link"): ...``. An
     ``OSError`` leaving a stage is noted with the stage's name (the CLI's one line says
-    where it stopped); :func:`pipeline.faults.stage_hook` runs as each stage starts."""
+    where it stopped); :func:`pipeline.faults.stage_hook` runs as each stage starts.
 
-    def __init__(self) -> None:
+    ``progress`` is told as each stage starts (with ``total``, its agencies or steps) and
+    ends (with the seconds and the counts the body puts into the dict it is given:
+    :func:`stage_counts`); a stage that raises has no end event."""
+
+    def __init__(self, progress: Progress = NO_PROGRESS) -> None:
         self.seconds: dict[str, float] = {}
+        self.progress = progress
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
+    def __call__(self, stage: str, total: int | None = None) -> Iterator[dict[str, int]]:
         faults.stage_hook(stage)
+        self.progress.emit(Event("start", stage, total=total))
         start = time.perf_counter()
+        counts: dict[str, int] = {}
         try:
-            yield
+            yield counts
         except OSError as exc:
             faults.note_stage(exc, stage)
             raise
         self.seconds[stage] = round(time.perf_counter() - start, 3)
+        self.progress.emit(Event("end", stage, total=total, counts=counts,
+                                 seconds=self.seconds[stage]))
+
+
+def stage_counts(stage: str, result: Any) -> dict[str, int]:
+    """What a stage's end says, from what its function(s) returned: ``ingest`` (the
+    agencies' summaries) rows, quarantined and records; ``encode`` (their results) records;
+    ``link`` records, persons, families and multi-system families; ``publish`` roster
+    rows, families and community cells withheld; ``handoff`` recipients and rows;
+    ``report`` flags. Counts only."""
+    if stage == "ingest":
+        return {"rows": sum(s["rows_read"] for s in result),
+                "quarantined": sum(s["rows_quarantined"] for s in result),
+                "records": sum(s["records_out"] for s in result)}
+    if stage == "encode":
+        return {"records": sum(e["records"] for e in result)}
+    if stage == "link":
+        c = result["counts"]
+        return {"records": c["records"], "persons": c["persons"], "families": c["families"],
+                "multi-system families": c["multi_system_families"]}
+    if stage == "publish":
+        return {"roster rows": result["rows"], "multi-system families": result["families"],
+                "community cells": result["community_cells"],
+                "withheld": result["community_cells_withheld"]}
+    if stage == "handoff":
+        return {"recipients": len(result), "rows": sum(r["rows"] for r in result.values())}
+    if stage == "report":
+        return {"flag(s) to look at": result["flags"]}
+    raise ValueError(f"unknown stage {stage!r}")
 
 
 def build_manifest(*, run_id: str, night: str, started: datetime, settings: Settings,
@@ -398,7 +442,8 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
 
 
 
-def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> dict[str, Any]:
+def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path,
+               progress: Progress = NO_PROGRESS) -> dict[str, Any]:
     """The link stage: reads only the encoded extracts, writes into ``out_dir``:
 
     * ``linkage_records.parquet``: one row per record, ``agency``, ``record_id``,
@@ -412,10 +457,21 @@ def link_night(encoded: dict[str, Path], settings: Settings, out_dir: Path) -> d
       a histogram of candidate pairs' match weights (all and linked) and the links kept
       by agency pair (for the report).
 
+    ``progress`` is told as each step of :data:`linkage.link.STEPS` ends (``step`` events).
+
     Returns:
         Counts, the threshold and the timings (no identifiers).
     """
-    result = link_records(read_night(encoded), settings.linkage)
+    night = read_night(encoded)
+    started = [time.perf_counter()]
+
+    def on_step(step: str, done: int, total: int, counts: dict[str, int]) -> None:
+        now = time.perf_counter()
+        progress.emit(Event("step", "link", step, done=done, total=total, counts=counts,
+                            seconds=round(now - started[0], 3)))
+        started[0] = now
+
+    result = link_records(night, settings.linkage, on_step=on_step)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(result.records, preserve_index=False)
     pq.write_table(table, out_dir / LINKAGE_RECORDS)

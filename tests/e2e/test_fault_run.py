@@ -35,6 +35,9 @@ def test_writes_failing_in_the_encode_stage_end_in_one_line(small_night: Path,
     assert status == 2, lines
     errors = [line for line in lines if line.startswith("error:")]
     assert errors == [lines[-1]], lines                # once, and last: no Prefect copies
+    events = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
+    assert "ingest started" in events and "encode started" in events, lines   # progress,
+    assert not any(e.startswith("encode done") for e in events), lines        # then the error
     assert "a file could not grow (file-size limit) (EFBIG) in the encode stage" in errors[0]
     assert "no run folder was published" in errors[0]
     assert not any("Traceback" in line or "OSError" in line for line in lines), lines
