@@ -106,15 +106,10 @@ def candidate_pairs(table, truth: pd.DataFrame, rng: np.random.Generator, limit:
 
 
 def _row_keys(bits: np.ndarray) -> np.ndarray:
-    """A 64-bit key per row of a 0/1 matrix (packed, then mixed word by word)."""
-    packed = np.packbits(bits, axis=1)
-    pad = (-packed.shape[1]) % 8
-    words = np.ascontiguousarray(np.pad(packed, ((0, 0), (0, pad)))).view(np.uint64)
-    key = np.zeros(len(words), np.uint64)
-    with np.errstate(over="ignore"):
-        for w in words.T:
-            key = (key ^ w) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
-    return key
+    """A 64-bit key per row of a 0/1 matrix (the audit's, on the packed rows)."""
+    from hashing.audit.attacks import row_keys
+
+    return row_keys(np.packbits(bits, axis=1))
 
 
 def frequency_attack(bits: np.ndarray, valid: np.ndarray, truth: np.ndarray,
