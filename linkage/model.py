@@ -293,11 +293,8 @@ def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarr
     history: list[float] = []
     converged = False
     for _ in range(max_iter):
-        ll = np.vstack([_log_likelihoods(patterns, m, use)[None, :], fixed_ll]) + \
-            np.log(np.maximum(pi, 1e-300))[:, None]
-        ll -= ll.max(axis=0)
-        post = np.exp(ll)
-        post /= post.sum(axis=0)
+        post = _posterior(np.vstack([_log_likelihoods(patterns, m, use)[None, :], fixed_ll]),
+                          pi)
         w = post * counts
         new_m = level_probabilities(patterns, n_levels, w[0], pseudo=pseudo)
         new_pi = np.clip(w.sum(axis=1) / counts.sum(), 1e-12, 1.0)
@@ -310,6 +307,14 @@ def em(gamma: np.ndarray, n_levels: Sequence[int], fixed: Sequence[list[np.ndarr
             break
     return EMResult(m=m, shares=pi, iterations=len(history), converged=converged,
                     history=history)
+
+
+def _posterior(ll: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """Each class's posterior for each pattern (columns), from the classes' log
+    likelihoods (rows) and shares: the E-step of :func:`em` and :func:`shares`."""
+    post = ll + np.log(np.maximum(pi, 1e-300))[:, None]
+    post = np.exp(post - post.max(axis=0))
+    return post / post.sum(axis=0)
 
 
 def random_pairs(n: int, n_pairs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -420,10 +425,10 @@ def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
     """Levels of the :data:`GIVEN_NAMES` comparisons among non-matches whose first and
     last names agree exactly, per rarity group of the names.
 
-    Fellegi-Sunter multiplies ``u`` of names and birth date (or address) as if independent
-    among non-matches; where same-named strangers share a birth date or a ZIP more often
-    than chance (common names in a city, names that follow birth years, relatives who
-    stay in one area) that overstates what the fields together say. So ``u`` given
+    Fellegi-Sunter multiplies ``u`` of names and birth date as if independent among
+    non-matches; where same-named strangers share a birth date more often than chance
+    (common names in a city, names that follow birth years) that overstates what the
+    fields together say. So ``u`` given
     agreeing names is measured on tonight's candidates where independent evidence refutes
     identity: names agree, SSNs differ (an SSN is issued to one person). The few matches
     with a mistyped or borrowed SSN among them (expected from the pairs whose names and
@@ -616,10 +621,7 @@ def shares(patterns: np.ndarray, counts: np.ndarray, ll: np.ndarray, start: Sequ
     class's log likelihood of each distinct pattern (rows), ``counts`` the patterns'."""
     pi = np.asarray(start, dtype=np.float64)
     for _ in range(max_iter):
-        post = ll + np.log(np.maximum(pi, 1e-300))[:, None]
-        post = np.exp(post - post.max(axis=0))
-        post /= post.sum(axis=0)
-        new = (post * counts).sum(axis=1) / counts.sum()
+        new = (_posterior(ll, pi) * counts).sum(axis=1) / counts.sum()
         done = float(np.abs(new - pi).max()) < tol
         pi = new
         if done:
@@ -631,7 +633,15 @@ def _log_u(patterns: np.ndarray, u: list[np.ndarray], u_names: Mapping[str, np.n
            use: Sequence[int]) -> np.ndarray:
     """log P(pattern | non-match) over ``use``, the :data:`GIVEN_NAMES` comparisons given
     agreeing names where :func:`_given_names` measured them."""
-    ll = _log_likelihoods(patterns, u, use)
+    return _log_likelihoods(patterns, u, use) + _names_shift(patterns, u, u_names, use)
+
+
+def _names_shift(patterns: np.ndarray, u: list[np.ndarray],
+                 u_names: Mapping[str, np.ndarray], use: Sequence[int]) -> np.ndarray:
+    """What :func:`_log_u` adds to ``u``'s log likelihood (natural log): for pairs whose
+    names agree, the :data:`GIVEN_NAMES` levels' log ratio of ``u`` given the names to
+    ``u``."""
+    ll = np.zeros(len(patterns))
     names = namesakes(patterns)
     for name, table in u_names.items():
         j = COMPARISON_NAMES.index(name)
@@ -702,7 +712,8 @@ def relatives_model(model: FSModel, gamma: np.ndarray) -> tuple[FSModel, dict[st
     share_r, share_m = (float(x) for x in res.shares)
     info = {"pairs": int(len(gamma)), "iterations": res.iterations,
             "converged": res.converged, "match_share": share_m}
-    fitted = replace(model, u_h=res.m, log2_prior_m_by_dob=None, log2_prior_m=float(np.log2(max(share_m, 1e-12))),
+    fitted = replace(model, u_h=res.m, log2_prior_m_by_dob=None,
+                     log2_prior_m=float(np.log2(max(share_m, 1e-12))),
                      log2_prior_h=float(np.log2(max(share_r, 1e-12))))
     return fitted, info
 
@@ -723,8 +734,7 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
     if model.u_names:
         use = [COMPARISON_NAMES.index(name) for name in model.u_names]
-        ll_u += (_log_u(gamma, model.u, model.u_names, use) -
-                 _log_likelihoods(gamma, model.u, use)) / np.log(2.0)
+        ll_u += _names_shift(gamma, model.u, model.u_names, use) / np.log(2.0)
     ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not
