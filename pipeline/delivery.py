@@ -25,7 +25,6 @@ Rows are counted the way the contracts count them, in one vectorized pass over t
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -47,7 +46,7 @@ from data_contracts import (
 )
 from data_contracts._contract import sha256_file
 
-from .run_folder import MANIFEST
+from .run_folder import finished_runs, read_manifest
 
 if TYPE_CHECKING:                                   # pragma: no cover
     from .config import Settings
@@ -211,19 +210,7 @@ def still_growing(paths: Iterable[Path], settle_seconds: float) -> dict[Path, st
 
 def runs_by_night(root: Path) -> dict[str, Path]:
     """The newest finished run folder (it has a manifest) of each night in an output root."""
-    root = Path(root)
-    if not root.is_dir():
-        return {}
-    return {p.name[:8]: p for p in sorted(root.iterdir())
-            if re.match(r"\d{8}-", p.name) and (p / MANIFEST).is_file()}
-
-
-def _manifest(run: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return {p.name[:8]: p for p in finished_runs(root)}
 
 
 def volume_history(root: Path, night: str, nights: int) -> list[dict[str, Any]]:
@@ -236,7 +223,7 @@ def volume_history(root: Path, night: str, nights: int) -> list[dict[str, Any]]:
             break
         if n >= night:
             continue
-        counts = _manifest(run).get("counts")
+        counts = read_manifest(run).get("counts")
         try:
             rows = {a: int(c["rows_read"]) for a, c in counts.items()}
         except (AttributeError, KeyError, TypeError, ValueError):
@@ -436,7 +423,7 @@ def preflight(extracts: Path, root: Path, night: str | None, settings: Settings,
     later = f"; not yet: {'; '.join(waiting)}" if waiting else ""
     run = runs_by_night(root).get(chosen)
     if run is not None and not force:
-        inputs = _manifest(run).get("inputs") or {}
+        inputs = read_manifest(run).get("inputs") or {}
         differ = [a for a, p in paths.items()
                   if (inputs.get(a) or {}).get("sha256") != sha256_file(p)]
         if differ:

@@ -233,18 +233,12 @@ def check_key_continuity(root: Path, night: str, key_id: str,
         RunFolderError: another key without a declared rotation from it, or a declared
             rotation from a key the last run did not use.
     """
-    from .run_folder import MANIFEST
+    from .run_folder import finished_runs, read_manifest
 
     root = Path(root)
-    runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and p.name[:8] <= night and (p / MANIFEST).is_file()) \
-        if root.is_dir() else []
     previous = None
-    for run in reversed(runs):
-        try:
-            previous = json.loads((run / MANIFEST).read_text()).get("linkage_key_id")
-        except (OSError, ValueError):
-            continue
+    for run in reversed([p for p in finished_runs(root) if p.name[:8] <= night]):
+        previous = read_manifest(run).get("linkage_key_id")
         if previous:
             break
     if previous is None or previous == key_id:

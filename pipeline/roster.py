@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from data_contracts import RunFolderError
 from hashing._kernels import siphash24_rows, siphash_strings
 
-from .run_folder import ID_STATE, MANIFEST
+from .run_folder import ID_STATE, finished_runs
 
 STATE_KEY = ".sst-state.key"
 _STATE_KEY_PREFIX = "sst-state-key-v1:"
@@ -119,9 +119,7 @@ def previous_state(root: Path, night: str) -> tuple[pd.DataFrame | None, str | N
         The state frame (``STATE_SCHEMA``) and that run's id, or ``(None, None)`` on the
         first night.
     """
-    runs = sorted(p for p in Path(root).iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and p.name[:8] < night
-                  and (p / MANIFEST).is_file() and (p / ID_STATE).is_file())
+    runs = [p for p in finished_runs(root) if p.name[:8] < night and (p / ID_STATE).is_file()]
     if not runs:
         return None, None
     try:

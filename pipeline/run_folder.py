@@ -46,6 +46,26 @@ AGENCY_SIDE = ".agency-side"
 EXCHANGE = ".exchange"
 
 
+def finished_runs(root: Path) -> list[Path]:
+    """The finished run folders of an output root (named by run id, holding a manifest),
+    oldest first: run ids sort by night, then by start time."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and p.name[:8].isdigit() and p.name[8:9] == "-"
+                  and (p / MANIFEST).is_file())
+
+
+def read_manifest(run: Path) -> dict[str, Any]:
+    """A run folder's manifest; empty where it cannot be read (a damaged or foreign one)."""
+    try:
+        data = json.loads((Path(run) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def software_version() -> str:
     """Installed version of sst-linkage (recorded in the manifest and the report)."""
     try:
