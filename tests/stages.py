@@ -38,3 +38,18 @@ def run_night(extracts: Path, out: Path, night: str, truth: Path | None) -> dict
             "manifest": json.loads((run_dir / "manifest.json").read_text()),
             "report": json.loads((run_dir / R.REPORT_JSON).read_text()),
             "html": (run_dir / R.REPORT_HTML).read_text()}
+
+
+def over_quarantine_limit(night_folder: Path, out: Path) -> Path:
+    """A copy of a synthetic night's extracts (``out``) whose first tenth of DHS rows carry
+    a malformed client id: over the default quarantine limit, so a run must stop."""
+    import re
+    import shutil
+
+    shutil.copytree(night_folder, out, ignore=shutil.ignore_patterns("truth"))
+    dhs = next(out.glob("dhs_clients_*.csv"))
+    lines = dhs.read_bytes().splitlines(keepends=True)
+    n_bad = len(lines) // 10
+    bad = [re.sub(rb"^(C\d{9}),", rb"X\1,", line) for line in lines[1:n_bad + 1]]
+    dhs.write_bytes(b"".join([lines[0], *bad, *lines[n_bad + 1:]]))
+    return out

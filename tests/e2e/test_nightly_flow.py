@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from pii import found_in, pii_values, prefect_database_files
+from stages import over_quarantine_limit
 
 from data_contracts import ContractError, QuarantineLimitError
 from pipeline.evaluate import linkage_vs_truth, quarantine_vs_truth
@@ -85,13 +85,7 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
 
 def test_quarantine_limit_stops_the_run_with_no_outputs(small_night: Path, prefect_harness,
                                                         tmp_path: Path) -> None:
-    extracts = tmp_path / "extracts"
-    shutil.copytree(small_night, extracts, ignore=shutil.ignore_patterns("truth"))
-    dhs = next(extracts.glob("dhs_clients_*.csv"))
-    lines = dhs.read_bytes().splitlines(keepends=True)
-    n_bad = len(lines) // 10
-    bad = [re.sub(rb"^(C\d{9}),", rb"X\1,", line) for line in lines[1:n_bad + 1]]
-    dhs.write_bytes(b"".join([lines[0], *bad, *lines[n_bad + 1:]]))
+    extracts = over_quarantine_limit(small_night, tmp_path / "extracts")
     out = tmp_path / "runs"
     with pytest.raises(QuarantineLimitError) as exc:
         _run(extracts, out)

@@ -5,10 +5,10 @@ a terminal), the Prefect log has the same events, and a failing run still ends i
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from stages import over_quarantine_limit
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.e2e
@@ -85,13 +85,7 @@ def test_a_failing_run_still_ends_in_one_error_line(small_night: Path, prefect_h
                                                      tmp_path: Path) -> None:
     from pipeline.cli import app
 
-    extracts = tmp_path / "extracts"
-    shutil.copytree(small_night, extracts, ignore=shutil.ignore_patterns("truth"))
-    dhs = next(extracts.glob("dhs_clients_*.csv"))
-    lines = dhs.read_bytes().splitlines(keepends=True)
-    n_bad = len(lines) // 10                               # over the quarantine limit
-    bad = [re.sub(rb"^(C\d{9}),", rb"X\1,", line) for line in lines[1:n_bad + 1]]
-    dhs.write_bytes(b"".join([lines[0], *bad, *lines[n_bad + 1:]]))
+    extracts = over_quarantine_limit(small_night, tmp_path / "extracts")
     result = CliRunner().invoke(app, ["run", "--extracts", str(extracts), "--out",
                                       str(tmp_path / "runs")])
     assert result.exit_code == 2
