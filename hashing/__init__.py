@@ -126,9 +126,10 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
                                                     settings)
     for name in FREQUENCY_FIELDS:
         columns[f"freq_{name}"] = frequency_class(values[name])
-    columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING)))
+    rules = {rule: tuple(parts) for rule, parts in settings.blocking.items()}
+    columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING), rules))
     order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f}" for f in FIELD_NAMES] + [
-        f"freq_{f}" for f in FREQUENCY_FIELDS] + [f"blk_{r}" for r in RULES]
+        f"freq_{f}" for f in FREQUENCY_FIELDS] + [f"blk_{r}" for r in rules]
     schema = pa.schema([(c, columns[c].type) for c in order])
     return pa.Table.from_arrays([columns[c] for c in order], schema=schema)
 

@@ -5,6 +5,10 @@ shares a token under some rule. A token is SipHash-2-4, keyed with the blocking 
 a tuple of component codes (rule tag, then e.g. the birth-date key and a Soundex code);
 the linkage side sees only which records share a token, never what it stands for.
 
+A rule is declared as the parts it combines (:data:`PARTS`, ``[encoding.blocking]``), so
+the same engine blocks data with other fields (a UK postcode, no house numbers) by
+configuration; the agency nights use :data:`DEFAULT_RULES`:
+
 ==============  ==============================================================================
 rule            token made of
 ==============  ==============================================================================
@@ -42,11 +46,51 @@ import pyarrow.compute as pc
 
 from ._kernels import siphash24_rows, siphash_strings
 
-RULES: tuple[str, ...] = ("ssn", "dob_name", "name_yob", "name_area", "name", "address",
-                          "dob_area", "number_zip")
+PARTS: dict[str, str] = {
+    "ssn": "the SSN (real ones only: placeholders are missing)",
+    "dob": "birth year + unordered month/day",
+    "yob": "birth year (records with a birth date)",
+    "first": "a nickname-tolerant first-name key (up to 4 a record)",
+    "first_soundex": "Soundex of a first-name key",
+    "last": "a last-name word (up to 3 a record)",
+    "last_soundex": "Soundex of a last-name word",
+    "last_metaphone": "Metaphone of a last-name word",
+    "name_soundex": "Soundex of a last-name word or of a first-name key (first and last "
+                    "swapped still meet)",
+    "zip5": "the US ZIP5 (a postcode of digits only)",
+    "zip3": "the ZIP5's first three digits; a record without one takes its family group's "
+            "(a contact is most often local to the offender)",
+    "postcode": "the postcode as written, any country's (a ZIP5, a UK postcode)",
+    "postcode_area": "the postcode's first three characters (a ZIP3, a UK postcode's TQ1); a "
+                     "record without one takes its family group's",
+    "address": "house number + street name + postcode",
+    "number_postcode": "house number + postcode",
+}
+"""The parts a blocking rule combines. A rule's tokens are every combination of its parts'
+values in one record (a record with two first-name keys and two last-name words has four
+``first`` x ``last`` tokens); a record lacking a part has no token under that rule."""
+
+DEFAULT_RULES: dict[str, tuple[str, ...]] = {
+    "ssn": ("ssn",),
+    "dob_name": ("dob", "name_soundex"),
+    "name_yob": ("first_soundex", "last_soundex", "yob"),
+    "name_area": ("first", "last_metaphone", "zip3"),
+    "name": ("first", "last"),
+    "address": ("address",),
+    "dob_area": ("dob", "zip5"),
+    "number_zip": ("number_postcode",),
+}
+"""The agency nights' rules (``[encoding.blocking]``): see the module docstring for why each."""
+RULES: tuple[str, ...] = tuple(DEFAULT_RULES)
 MAX_KEYS = 4
 MAX_WORDS = 3
 _TAG = {rule: np.uint64(i + 1) for i, rule in enumerate(RULES)}
+
+
+def _tag(rule: str) -> np.uint64:
+    """A rule's first token component: its number among the default rules, else a code of
+    its name (tokens of two rules never meet)."""
+    return _TAG[rule] if rule in _TAG else np.uint64(stable_code([rule])[0])
 
 
 def stable_code(values) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -116,7 +160,147 @@ def _lists(rec: np.ndarray, tokens: np.ndarray, n: int) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(tokens, type=pa.uint64()))
 
 
-def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: bytes
+def rule_problems(rules: dict[str, list[str] | tuple[str, ...]]) -> list[str]:
+    """Problems with a rule set, as ``rule: what is wrong`` strings."""
+    problems = [] if 0 < len(rules) <= 16 else ["blocking: name 1 to 16 rules (the linkage side keeps a bit per rule)"]
+    for rule, parts in rules.items():
+        if not rule.isidentifier():
+            problems.append(f"blocking.{rule}: a rule name is letters, digits and _")
+        if not parts:
+            problems.append(f"blocking.{rule}: name at least one part")
+        unknown = [part for part in parts if part not in PARTS]
+        if unknown:
+            problems.append(f"blocking.{rule}: unknown part {unknown[0]!r} (known: "
+                            f"{', '.join(PARTS)})")
+    return problems
+
+
+class _Parts:
+    """Each part's ``(record, code)`` arrays for a person frame, sorted by record, made
+    on first use."""
+
+    def __init__(self, persons: pd.DataFrame, values: dict[str, pa.Array]) -> None:
+        self.p, self.values, self.n = persons, values, len(persons)
+        self.made: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getitem__(self, part: str) -> tuple[np.ndarray, np.ndarray]:
+        if part not in self.made:
+            self.made[part] = getattr(self, f"_{part}")()
+        return self.made[part]
+
+    def _where(self, ok: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rec = np.flatnonzero(ok)
+        return rec, codes[rec].astype(np.uint64)
+
+    def _strings(self, *columns: str) -> tuple[np.ndarray, np.ndarray]:
+        """Records with every column present, and a code of the columns joined."""
+        arrays = [pa.array(self.p[c], type=pa.string(), from_pandas=True) for c in columns]
+        ok = np.logical_and.reduce([a.is_valid().to_numpy(zero_copy_only=False)
+                                    & (pc.fill_null(pc.utf8_length(a), 0).to_numpy() > 0)
+                                    for a in arrays])
+        joined = pc.dictionary_encode(pc.binary_join_element_wise(
+            *(a.filter(pa.array(ok)) for a in arrays), "|"))
+        codes = np.zeros(self.n, dtype=np.uint64)
+        codes[ok] = stable_code(joined.dictionary)[joined.indices.to_numpy()]
+        return self._where(ok, codes)
+
+    def _date(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        dob = dates(self.p["dob"])
+        year, month, day = (pc.fill_null(f(dob), 0).to_numpy().astype(np.int64)
+                            for f in (pc.year, pc.month, pc.day))
+        key = year * 10000 + np.minimum(month, day) * 100 + np.maximum(month, day)
+        return dob.is_valid().to_numpy(zero_copy_only=False), year, key
+
+    def _ssn(self) -> tuple[np.ndarray, np.ndarray]:
+        ok = (self.p["ssn_status"] == "ok").fillna(False).to_numpy(dtype=bool)
+        return self._where(ok, _digits(self.p["ssn"].where(ok)))
+
+    def _dob(self) -> tuple[np.ndarray, np.ndarray]:
+        ok, _, key = self._date()
+        return self._where(ok, key)
+
+    def _yob(self) -> tuple[np.ndarray, np.ndarray]:
+        ok, year, _ = self._date()
+        return self._where(ok, year)
+
+    def _words(self, column: str, limit: int, code: str) -> tuple[np.ndarray, np.ndarray]:
+        key = f"words:{column}"
+        if key not in self.made:
+            self.made[key] = _Words(self.values[column], limit)  # type: ignore[assignment]
+        words: _Words = self.made[key]  # type: ignore[assignment]
+        return words.rec, getattr(words, code)
+
+    def _first(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._words("first_keys", MAX_KEYS, "word")
+
+    def _first_soundex(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._words("first_keys", MAX_KEYS, "soundex")
+
+    def _last(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._words("last_words", MAX_WORDS, "word")
+
+    def _last_soundex(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._words("last_words", MAX_WORDS, "soundex")
+
+    def _last_metaphone(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._words("last_words", MAX_WORDS, "metaphone")
+
+    def _name_soundex(self) -> tuple[np.ndarray, np.ndarray]:
+        (lr, lc), (fr, fc) = self["last_soundex"], self["first_soundex"]
+        rec = np.concatenate([lr, fr])
+        order = np.argsort(rec, kind="stable")
+        return rec[order], np.concatenate([lc, fc])[order]
+
+    def _zip5(self) -> tuple[np.ndarray, np.ndarray]:
+        codes = _digits(self.p["addr_zip5"])
+        return self._where(codes > 0, codes)
+
+    def _zip3(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._in_group(_digits(self.p["addr_zip5"].str[:3]))
+
+    def _postcode(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._strings("addr_zip5")
+
+    def _postcode_area(self) -> tuple[np.ndarray, np.ndarray]:
+        prefix = pc.utf8_slice_codeunits(
+            pa.array(self.p["addr_zip5"], type=pa.string(), from_pandas=True), 0, 3)
+        has = pc.fill_null(pc.utf8_length(prefix), 0).to_numpy() > 0
+        codes = np.zeros(self.n, dtype=np.uint64)
+        codes[has] = stable_code(prefix.filter(pa.array(has)))
+        return self._in_group(codes)
+
+    def _in_group(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every record with an area code: its own, else its family group's first record's
+        (0 where neither has one: such records still meet by area 0)."""
+        has = codes > 0
+        if not has.all():
+            group = pd.factorize(self.p["family_group"])[0]
+            first = pd.Series(np.where(has, np.arange(self.n), self.n)).groupby(
+                group).transform("min").to_numpy()
+            take = ~has & (first < self.n)
+            codes = codes.copy()
+            codes[take] = codes[first[take]]
+        return np.arange(self.n, dtype=np.int64), codes.astype(np.uint64)
+
+    def _address(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._strings("addr_number", "addr_street_name", "addr_zip5")
+
+    def _number_postcode(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._strings("addr_number", "addr_zip5")
+
+
+def _combine(parts: list[tuple[np.ndarray, np.ndarray]], n: int
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every combination of the parts' values within one record: records and columns."""
+    rec, columns = parts[0][0], [parts[0][1]]
+    for part_rec, part_codes in parts[1:]:
+        i, j = _pairs(rec, part_rec, n)
+        rec, columns = rec[i], [c[i] for c in columns] + [part_codes[j]]
+    return rec, columns
+
+
+def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: bytes,
+                    rules: dict[str, tuple[str, ...]] | None = None
                     ) -> dict[str, pa.ListArray]:
     """Keyed blocking tokens per rule for each person record (row order kept).
 
@@ -124,6 +308,7 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
         persons: a contract's person frame (``PERSON_COLUMNS``), default index.
         values: :func:`hashing.values.field_values` of the same frame.
         subkey: the blocking subkey (``Purpose.BLOCKING``).
+        rules: rule name -> parts (:data:`PARTS`); default :data:`DEFAULT_RULES`.
 
     Returns:
         ``{"blk_<rule>": list<uint64> array}``, one list per record, empty where the rule
@@ -131,68 +316,11 @@ def blocking_tokens(persons: pd.DataFrame, values: dict[str, pa.Array], subkey: 
     """
     p = persons.reset_index(drop=True)
     n = len(p)
-    dob = dates(p["dob"])
-    has_dob = dob.is_valid().to_numpy(zero_copy_only=False)
-    year, month, day = (pc.fill_null(f(dob), 0).to_numpy().astype(np.int64)
-                        for f in (pc.year, pc.month, pc.day))
-    dobkey = (year * 10000 + np.minimum(month, day) * 100 + np.maximum(month, day)
-              ).astype(np.uint64)
-    zip5 = p["addr_zip5"]
-    zip3 = _digits(zip5.str[:3])
-    no_area = zip3 == 0
-    if no_area.any():   # the family group's area (first record of the group that has one)
-        group = pd.Series(pd.factorize(p["family_group"])[0])
-        area = pd.Series(np.where(no_area, np.nan, zip3.astype(np.float64)))
-        zip3 = np.where(no_area, area.groupby(group).transform("first").fillna(0),
-                        zip3).astype(np.uint64)
-
-    last = _Words(values["last_words"], MAX_WORDS)
-    first = _Words(values["first_keys"], MAX_KEYS)
-    fi, li = _pairs(first.rec, last.rec, n)
-    pair_rec = first.rec[fi]
-    u = np.uint64
-    parts: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
-
-    ok_ssn = (p["ssn_status"] == "ok").fillna(False).to_numpy(dtype=bool)
-    ssn = _digits(p["ssn"].where(ok_ssn))
-    rec = np.flatnonzero(ok_ssn)
-    parts["ssn"] = (rec, [ssn[rec]])
-
-    lw = has_dob[last.rec]
-    fw = has_dob[first.rec]
-    rec = np.concatenate([last.rec[lw], first.rec[fw]])
-    parts["dob_name"] = (rec, [dobkey[rec], np.concatenate([last.soundex[lw],
-                                                             first.soundex[fw]])])
-    pw = has_dob[pair_rec]
-    rec = pair_rec[pw]
-    parts["name_yob"] = (rec, [first.soundex[fi[pw]], last.soundex[li[pw]],
-                               year[rec].astype(u)])
-    parts["name_area"] = (pair_rec, [first.word[fi], last.metaphone[li], zip3[pair_rec]])
-    parts["name"] = (pair_rec, [first.word[fi], last.word[li]])
-
-    address_parts = [pa.array(p[c], type=pa.string(), from_pandas=True)
-                     for c in ("addr_number", "addr_street_name", "addr_zip5")]
-    has_addr = np.logical_and.reduce([a.is_valid().to_numpy(zero_copy_only=False)
-                                      for a in address_parts])
-    rec = np.flatnonzero(has_addr)
-    address = pc.dictionary_encode(pc.binary_join_element_wise(
-        *(a.filter(pa.array(has_addr)) for a in address_parts), "|"))
-    parts["address"] = (rec, [stable_code(address.dictionary)[address.indices.to_numpy()]])
-    zip5_code = _digits(zip5)
-    rec = np.flatnonzero(has_dob & (zip5_code > 0))
-    parts["dob_area"] = (rec, [dobkey[rec], zip5_code[rec]])
-    has_number = address_parts[0].is_valid().to_numpy(zero_copy_only=False) & \
-        address_parts[2].is_valid().to_numpy(zero_copy_only=False)
-    rec = np.flatnonzero(has_number)
-    number_zip = pc.dictionary_encode(pc.binary_join_element_wise(
-        *(a.filter(pa.array(has_number)) for a in (address_parts[0], address_parts[2])), "|"))
-    parts["number_zip"] = (rec, [stable_code(number_zip.dictionary)[
-        number_zip.indices.to_numpy()]])
-
+    made = _Parts(p, values)
     out = {}
-    for rule in RULES:
-        rec, words = parts[rule]
-        tag = np.full(len(rec), _TAG[rule], dtype=np.uint64)
+    for rule, parts in (DEFAULT_RULES if rules is None else rules).items():
+        rec, words = _combine([made[part] for part in parts], n)
+        tag = np.full(len(rec), _tag(rule), dtype=np.uint64)
         tokens = siphash24_rows(subkey, [tag, *words]) if len(rec) else np.empty(0, np.uint64)
         out[f"blk_{rule}"] = _lists(rec.astype(np.int64), tokens, n)
     return out

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .blocking import DEFAULT_RULES, rule_problems
+
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -64,9 +66,13 @@ class EncodingSettings:
         flip_fraction: share of each balanced filter's bits flipped per record, on the
             fields in ``flip_fields``.
         flip_fields: fields whose filters get record-level random flips.
+        blocking: blocking rule name -> the parts its tokens combine
+            (:data:`hashing.blocking.PARTS`); the default suits the agency nights.
     """
 
     key_file: str = ""
+    blocking: dict[str, list[str]] = field(
+        default_factory=lambda: {r: list(p) for r, p in DEFAULT_RULES.items()})
     filters: dict[str, list[int]] = field(default_factory=lambda: dict(DEFAULT_FILTERS))
     balance: bool = True
     flip_fraction: float = 0.05
@@ -98,6 +104,7 @@ class EncodingSettings:
         bad = [f for f in self.flip_fields if f not in FIELD_NAMES]
         if bad:
             problems.append(f"flip_fields: unknown field {bad[0]}")
+        problems += rule_problems(self.blocking)
         return problems
 
     def encoded_bits(self, name: str) -> int:
@@ -108,6 +115,8 @@ class EncodingSettings:
         """What the encoded file's metadata records (no key, no key path)."""
         d = asdict(self)
         d.pop("key_file")
+        if self.blocking == {r: list(p) for r, p in DEFAULT_RULES.items()}:
+            d.pop("blocking")   # default rules: the fingerprint files had before the setting
         d["fields"] = {f.name: {"tokenizer": f.tokenizer, "bits": self.encoded_bits(f.name)}
                        for f in FIELDS}
         return json.loads(json.dumps(d))

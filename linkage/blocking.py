@@ -40,7 +40,7 @@ class CandidatePairs:
 
     Attributes:
         left, right: int64 record indices.
-        rules: uint8 bit mask per pair, bit ``i`` set when rule ``i`` proposed it.
+        rules: uint16 bit mask per pair, bit ``i`` set when rule ``i`` proposed it.
         rule_names: the rules, in bit order.
         stats: one :class:`BlockingStats` per rule.
     """
@@ -96,13 +96,23 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
 
 
+MAX_RULES = 16
+"""Rules one night may block on (a bit each in a pair's rule mask)."""
+
+
+def block_rules(records: pa.Table) -> list[str]:
+    """The blocking rules the agencies encoded (``blk_<rule>`` columns, in file order): the
+    linkage side blocks on whatever rules the encoding settings declared."""
+    return [c.removeprefix("blk_") for c in records.column_names if c.startswith("blk_")]
+
+
 def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 200,
                     rule_max_block: Mapping[str, int] | None = None) -> CandidatePairs:
     """Union of the blocking rules' candidate pairs.
 
     Args:
         records: encoded records (``blk_<rule>`` columns of list<uint64>).
-        rules: rule names to use (at most 8), e.g. ``("ssn", "dob_name")``.
+        rules: rule names to use (at most :data:`MAX_RULES`), e.g. ``("ssn", "dob_name")``.
         max_block: largest block expanded into pairs.
         rule_max_block: a smaller cap for some rules (a statewide name rule: its blocks
             grow with the state, and its pairs quadratically).
@@ -110,8 +120,8 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
     Returns:
         The candidate pairs with their rule masks and per-rule statistics.
     """
-    if len(rules) > 8:
-        raise ValueError("at most 8 blocking rules (one bit each)")
+    if len(rules) > MAX_RULES:
+        raise ValueError(f"at most {MAX_RULES} blocking rules (one bit each)")
     n = records.num_rows
     keys, bits, stats = [], [], []
     for i, rule in enumerate(rules):
@@ -122,11 +132,11 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
         left, right, info = block_pairs(rec, tok, cap)
         key = _sorted_unique(left * n + right)
         keys.append(key)
-        bits.append(np.full(len(key), 1 << i, dtype=np.uint8))
+        bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
         stats.append(BlockingStats(rule=rule, records_with_tokens=int(len(_sorted_unique(rec))),
                                    pairs=len(key), **info))
     key = np.concatenate(keys) if keys else np.empty(0, np.int64)
-    bit = np.concatenate(bits) if bits else np.empty(0, np.uint8)
+    bit = np.concatenate(bits) if bits else np.empty(0, np.uint16)
     order = np.argsort(key, kind="stable")
     key, bit = key[order], bit[order]
     starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else \
@@ -134,7 +144,7 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
     mask = np.bitwise_or.reduceat(bit, starts) if len(key) else bit
     unique = key[starts]
     return CandidatePairs(left=unique // n if n else unique, right=unique % n if n else unique,
-                          rules=mask.astype(np.uint8), rule_names=tuple(rules),
+                          rules=mask.astype(np.uint16), rule_names=tuple(rules),
                           stats=tuple(stats))
 
 

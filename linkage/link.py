@@ -20,10 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from hashing.blocking import RULES
-
 from . import cluster, family
-from .blocking import candidate_pairs
+from .blocking import block_pairs, block_rules, candidate_pairs
 from .compare import NAME_TOKEN_LEVELS, compare
 from .inputs import EncodedNight
 from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, relatives_model, score
@@ -33,7 +31,7 @@ from .settings import LinkageSettings
 RESULT_COLUMNS = ("agency", "record_id", "record_kind", "person", "family", "systems",
                   "multi_system", "community", "link_probability")
 STEPS = ("blocking", "comparison", "model", "scoring", "clustering", "within_families",
-         "summary")
+         "person_check", "summary")
 """The steps of :func:`link_records`, in order (the keys of :attr:`LinkResult.seconds`)."""
 OnStep = Callable[[str, int, int, dict[str, int]], None]
 """``on_step(step, done, total, counts)``: called as each step of :data:`STEPS` ends, with
@@ -132,7 +130,7 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                                      for k, v in counts.items()})
         t = time.perf_counter()          # the caller's time is not the next step's
 
-    pairs = candidate_pairs(records, RULES, max_block=settings.max_block,
+    pairs = candidate_pairs(records, block_rules(records), max_block=settings.max_block,
                             rule_max_block=settings.rule_max_block)
     lap("blocking", candidate_pairs=len(pairs))
     gamma = comparator(pairs.left, pairs.right)
@@ -174,8 +172,8 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
     linked = prob >= threshold
     left, right, p = pairs.left[linked], pairs.right[linked], prob[linked]
-    person, accepted = cluster.persons(records, left, right, p, pairs.left[conflict],
-                                       pairs.right[conflict], unique)
+    conf_left, conf_right = pairs.left[conflict], pairs.right[conflict]
+    person, accepted = cluster.persons(records, left, right, p, conf_left, conf_right, unique)
     families = cluster.families(records, person)
     lap("clustering")
     # every scored pair: the blocking's candidates, then those of the second pass
@@ -190,9 +188,10 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         left, right, p = _strongest(np.concatenate([left, fl[flinked]]),
                                     np.concatenate([right, fr[flinked]]),
                                     np.concatenate([p, fprob[flinked]]))
-        person, accepted = cluster.persons(
-            records, left, right, p, np.concatenate([pairs.left[conflict], fl[fconflict]]),
-            np.concatenate([pairs.right[conflict], fr[fconflict]]), unique)
+        conf_left = np.concatenate([conf_left, fl[fconflict]])
+        conf_right = np.concatenate([conf_right, fr[fconflict]])
+        person, accepted = cluster.persons(records, left, right, p, conf_left, conf_right,
+                                           unique)
         families = cluster.families(records, person)
         s_left, s_right, s_prob, s_weight = _merge_scored(
             records.num_rows, (pairs.left, pairs.right, prob, weight), (fl, fr, fprob, fweight))
@@ -204,6 +203,21 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                   else float("nan")}
         curve = estimates_at(s_prob, [c["threshold"] for c in curve])
     lap("within_families", pairs=within["pairs"], links=within["links"])
+    checked = {"pairs": 0, "conflicts": 0}
+    if settings.check_persons:
+        for _ in range(CHECK_ROUNDS):
+            cl, cr, n_pairs = _person_conflicts(records, person, comparator, model, threshold,
+                                                unique)
+            checked["pairs"] += n_pairs
+            if not len(cl):
+                break
+            checked["conflicts"] += len(cl)
+            conf_left, conf_right = np.concatenate([conf_left, cl]), \
+                np.concatenate([conf_right, cr])
+            person, accepted = cluster.persons(records, left, right, p, conf_left,
+                                               conf_right, unique)
+            families = cluster.families(records, person)
+    lap("person_check", pairs=checked["pairs"], conflicts=checked["conflicts"])
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
                                p[accepted])
     lap("summary", records=records.num_rows)
@@ -218,7 +232,9 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                "without_family_context": int(without.sum()),
                "with_family_support": int((context & support).sum()),
                "within_family_pairs": within["pairs"],
-               "within_family_links": within["links"], "scored": int(len(s_prob))},
+               "within_family_links": within["links"],
+               "person_check_pairs": checked["pairs"],
+               "person_check_conflicts": checked["conflicts"], "scored": int(len(s_prob))},
         seconds=seconds, weights=s_weight.astype(np.float32),
         histogram=weight_histogram(s_weight, s_prob >= threshold),
         candidates=pd.DataFrame({"left": s_left.astype(np.uint32),
@@ -227,6 +243,36 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                  "weight": s_weight.astype(np.float32)}),
         links_by_agency_pair={k: int(v) for k, v in
                               pair_names.value_counts().sort_index().items()})
+
+
+CHECK_ROUNDS = 3
+"""Rounds of the person check: a split person is checked again (a split rarely makes a new
+conflict, so one or two rounds settle it)."""
+MAX_PERSON_CHECK = 200
+"""Persons larger than this are not checked pair by pair (their pairs grow quadratically)."""
+
+
+def _person_conflicts(records: pa.Table, person: np.ndarray, comparator: Comparator,
+                      model: FSModel, threshold: float, unique: tuple[str, ...]
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every pair of records inside one person, compared and scored like a candidate: the
+    pairs that conflict (:func:`linkage.cluster.conflicts`, :func:`cannot_link`) although
+    the clustering joined them through other records. A record joins a person only when
+    it agrees with all of that person's records, not through a chain of links (a name-only
+    record bridging two namesakes born ten years apart). Per person, so partitionable."""
+    # a person of two records is its one link, scored already: only chains are checked
+    rows = np.flatnonzero(np.bincount(person)[person] >= 3)
+    left, right, _ = block_pairs(rows.astype(np.int64), person[rows].astype(np.uint64),
+                                 MAX_PERSON_CHECK)
+    if not len(left):
+        return left, right, 0
+    gamma = comparator(left, right)
+    family.drop_surname_of_coparents(gamma)
+    _, prob = score(model, gamma)
+    never = cluster.cannot_link(records, left, right, unique)
+    bad = never | cluster.conflicts(gamma, model.weights(), np.where(never, 0.0, prob),
+                                    threshold)
+    return left[bad], right[bad], len(left)
 
 
 MIN_WITHIN = 50

@@ -19,6 +19,9 @@ class LinkageSettings:
         unique_id_agencies: agencies whose primary record ids each name one person.
         within_families: the second pass, inside the families the first one made
             (:func:`linkage.family.within_family_pairs`, :func:`linkage.model.relatives_model`).
+        check_persons: compare every pair inside each person the clustering made and
+            split the persons where two records conflict (no chaining through a record
+            that carries little).
         comparison: ``encoded`` (always, in a run); ``plaintext`` only in benchmarks that
             measure what linking on encodings costs.
     """
@@ -31,6 +34,7 @@ class LinkageSettings:
     seed: int = 0
     unique_id_agencies: tuple[str, ...] = ("DJS", "DPSCS")
     within_families: bool = True
+    check_persons: bool = True
     comparison: str = "encoded"
 
     def validate(self) -> list[str]:
