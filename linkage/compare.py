@@ -146,7 +146,9 @@ SAME_STREET = level("address", "same street, unit differs")
 house number and street with another ZIP)."""
 FIRST, LAST, ADDRESS, RELATIONSHIP, DOB = (COMPARISON_NAMES.index(n) for n in (
     "first_name", "last_name", "address", "relationship", "dob"))
-DOB_GENERATION, DOB_YEARS, DOB_NEAR, DOB_DAY, DOB_YEAR, DOB_EXACT = range(6)
+DOB_GENERATION, DOB_YEARS, DOB_NEAR, DOB_DAY, DOB_YEAR, DOB_EXACT = (level("dob", x) for x in (
+    _GENERATION, "different, 3 to 11 years apart", "different, within 2 years",
+    "day or month differs, or the two swapped", "year differs (under 12 years)", "exact"))
 """The birth-date levels by name (:data:`COMPARISONS`): another generation, 3-11 years
 apart, within 2 years, same year with day or month off, only the year off, exact."""
 GENERATION_YEARS = 12
@@ -258,11 +260,21 @@ def address_levels(zip_level: np.ndarray, street_level: np.ndarray, same_unit: n
     same street split by whether the unit agrees (both without one agree); the same house
     number and street with another ZIP is a level of its own, ``7`` (a mistyped ZIP, or
     the same address in another town: the model weighs which)."""
-    on_street = np.where(street_level == 3, np.where(same_unit, 6, 5), 2 + street_level)
+    by_zip_level = np.where(zip_level >= 0, np.take(_BY_ZIP, np.clip(zip_level, 0, 2)), -1)
+    on_street = np.where(street_level == 3, np.where(same_unit, _SAME_UNIT, SAME_STREET),
+                         np.take(_ON_STREET, np.clip(street_level, 0, 2)))
     by_zip = (street_level < 0) | ((zip_level >= 0) & (zip_level < 2))
-    level = np.where(by_zip, zip_level, on_street)
+    named = np.where(by_zip, by_zip_level, on_street)
     other_zip = (street_level == 3) & (zip_level >= 0) & (zip_level < 2)
-    return np.where(other_zip, 7, level).astype(np.int8)
+    return np.where(other_zip, _OTHER_ZIP, named).astype(np.int8)
+
+
+_BY_ZIP = [level("address", x) for x in ("different ZIP3", "same ZIP3", "same ZIP5, other street")]
+_ON_STREET = [level("address", x) for x in (
+    "same ZIP5, other street", "same ZIP5, similar street (two typos)",
+    "same ZIP5, close street (one typo or house number)")]
+_SAME_UNIT = level("address", "same street and unit")
+_OTHER_ZIP = level("address", "same house number and street, other ZIP")
 
 
 def relationship_levels(records: pa.Table, left: np.ndarray, right: np.ndarray
