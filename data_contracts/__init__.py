@@ -4,6 +4,7 @@ Public surface::
 
     load_extract(path, agency, night, settings) -> ContractResult
     find_extracts(folder, night=None) -> (night, {agency: path})
+    record_roles(persons) -> {column: pa.Array}   # the encoded extract's declared columns
 
 Layouts: ``../shared/specs/agency_extracts.md``. A row that breaks its contract is
 quarantined with a :class:`QuarantineReason`; a file that breaks it as a whole raises
@@ -16,17 +17,22 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+
 from ._contract import AGENCIES, PERSON_COLUMNS, PERSON_SCHEMA, QUARANTINE_COLUMNS, ContractResult
 from .agencies import dhs, djs, dpscs
 from .errors import ConfigError, ContractError, QuarantineLimitError, RunFolderError, SstError
 from .reasons import QuarantineReason
+from .roles import RecordRoles, declared_columns
 from .settings import ContractSettings
 
 __all__ = [
     "AGENCIES", "EXTRACT_FILES", "PERSON_COLUMNS", "PERSON_SCHEMA", "QUARANTINE_COLUMNS",
     "ConfigError", "ContractError", "ContractResult", "ContractSettings",
-    "QuarantineLimitError", "QuarantineReason", "RunFolderError", "SstError",
-    "extract_path", "find_extracts", "load_extract", "parse_night",
+    "QuarantineLimitError", "QuarantineReason", "RecordRoles", "RunFolderError", "SstError",
+    "DECLARATIONS", "extract_path", "find_extracts", "load_extract", "parse_night",
+    "record_roles",
 ]
 
 EXTRACT_FILES: dict[str, str] = {
@@ -37,6 +43,18 @@ EXTRACT_FILES: dict[str, str] = {
 """File name of each agency's extract; ``{night}`` is ``YYYYMMDD``."""
 
 _READERS = {"DHS": dhs.read, "DJS": djs.read, "DPSCS": dpscs.read}
+
+DECLARATIONS: dict[str, RecordRoles] = {"DHS": dhs.ROLES, "DJS": djs.ROLES,
+                                        "DPSCS": dpscs.ROLES}
+"""What each agency's records are (:class:`RecordRoles`), as its contract declares it."""
+
+
+def record_roles(persons: pd.DataFrame) -> dict[str, pa.Array]:
+    """The encoded extract's ``role``, ``id_unique``, ``group_distinct`` and
+    ``address_priority`` columns for a person frame, from its agency's declaration
+    (:data:`DECLARATIONS`; an agency without one gets none: roles unknown, nothing
+    unique)."""
+    return declared_columns(persons, DECLARATIONS)
 
 
 def parse_night(night: str) -> date:

@@ -13,12 +13,29 @@ relationship         string                   case role / guardian or contact re
 family_tie           uint64                   keyed pseudonym of the record's family group
 activity_date        date32                   last activity / intake / status date
 community            string                   community of the record's ZIP (crosswalk)
+role                 string                   what the record is, declared by its agency's
+                                              contract (:data:`ROLES`)
+id_unique            bool                     the record's id names one person, and no
+                                              other ``id_unique`` id of the agency names
+                                              that person (a DJS youth id, a DPSCS sid)
+group_distinct       bool                     the agency lists each person once in a
+                                              family group (DJS, DPSCS; not DHS, whose
+                                              cases hold duplicate client ids)
+address_priority     uint8                    rank of the record's address as the family's
+                                              residence when two of its addresses are
+                                              equally recent: the higher wins
 enc_<field>          fixed_size_binary(n)     hardened keyed Bloom filter; null = missing
 freq_<field>         uint8                    frequency class of the name in the agency's
                                               extract (0 very common .. 3 rare; null =
                                               missing), first and last name only
 blk_<rule>           list<uint64>             keyed blocking tokens; empty = none
 ===================  =======================  ==============================================
+
+``role``, ``id_unique``, ``group_distinct`` and ``address_priority`` come from each
+agency's declaration (:class:`data_contracts.roles.RecordRoles` in
+``data_contracts/agencies/<agency>.py``), never from the linkage side knowing agency
+names: a fourth agency declares its own, and an agency without one (a benchmark file)
+gets ``unknown``, false, false and 0.
 
 File metadata (``sst.*`` keys in the Arrow schema): ``format_version``, ``key_id``,
 ``agency``, ``night``, ``encoding`` (the encoding settings as JSON, so the linkage side
@@ -40,15 +57,37 @@ import pyarrow.parquet as pq
 
 from .errors import EncodedFormatError
 
-FORMAT_VERSION = "4"
-"""4: ``enc_yob`` (the years around the birth year) added; a version 3 file lacks it."""
+FORMAT_VERSION = "5"
+"""5: ``role``, ``id_unique``, ``group_distinct`` and ``address_priority`` (what each record
+is, declared by its agency's contract) added; a version 4 file lacks them. 4: ``enc_yob``
+(the years around the birth year) added."""
 ENCODED_FILE = "encoded_{agency}_{night}.parquet"
 BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("agency", pa.string()), ("record_id", pa.string()), ("record_kind", pa.string()),
     ("relationship", pa.string()), ("family_tie", pa.uint64()),
     ("activity_date", pa.date32()), ("community", pa.string()),
+    ("role", pa.string()), ("id_unique", pa.bool_()), ("group_distinct", pa.bool_()),
+    ("address_priority", pa.uint8()),
 )
 BLOCK_TYPE = pa.list_(pa.uint64())
+
+ROLES: tuple[str, ...] = ("youth", "child", "adult", "parent", "unknown")
+"""What a record is, as its agency's contract declares it (column ``role``):
+
+* ``youth``: a young person in the agency's care, the youngest generation of its family
+  group (a DJS youth);
+* ``child``: the youngest generation of its family group, of any age (a DHS case's
+  ``CHILD`` or ``OTHER CHILD``: an adult son is one too);
+* ``adult``: an adult by the agency's records (a DPSCS offender, a DHS ``OTHER ADULT``);
+* ``parent``: a parent, grandparent or foster parent of its family group's primary person
+  (a DJS guardian or a DPSCS contact so named): a generation above the person whose record
+  names it;
+* ``unknown``: the records say nothing of the person's age (a DHS case head, an aunt)."""
+YOUNGEST_ROLES = frozenset({"youth", "child"})
+"""Roles of the youngest generation: never one person with a :data:`PARENT_ROLES` record."""
+PARENT_ROLES = frozenset({"parent"})
+"""Roles a generation above the primary person of their family group (the parent of a youth
+or of an offender), so never of the youngest generation."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +176,8 @@ def read_encoded(path: Path, columns: list[str] | None = None) -> tuple[pa.Table
     """Read an encoded extract and its metadata, checking the declared format.
 
     Raises:
-        EncodedFormatError: missing file, not parquet, wrong columns or metadata, or a
-            format version this software does not read.
+        EncodedFormatError: missing file, not parquet, wrong columns or metadata, a
+            format version this software does not read, or a role not in :data:`ROLES`.
     """
     path = Path(path)
     try:
@@ -155,4 +194,12 @@ def read_encoded(path: Path, columns: list[str] | None = None) -> tuple[pa.Table
                                  f"{FORMAT_VERSION}", where=str(path),
                                  hint="encode with the same sst-linkage release")
     check_columns(schema, str(path))
-    return pq.read_table(path, columns=columns), meta
+    table = pq.read_table(path, columns=columns)
+    if "role" in table.column_names:
+        roles = set(table.column("role").unique().to_pylist())
+        if not roles <= set(ROLES):
+            raise EncodedFormatError(
+                f"role {sorted(map(str, roles - set(ROLES)))[0]} is not one of "
+                f"{', '.join(ROLES)}", where=str(path),
+                hint="the agency's contract declares its records' roles; re-encode")
+    return table, meta

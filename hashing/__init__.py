@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from data_contracts import record_roles
 from data_contracts.communities import community_of
 from data_contracts.encoded import BASE_COLUMNS, EncodedMeta, encoded_path, write_encoded
 
@@ -119,6 +120,7 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         "activity_date": pa.array(p["activity_date"], type=pa.timestamp("ns"),
                                   from_pandas=True).cast(pa.date32()),
         "community": arrow_strings(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
+        **record_roles(p),
     }
     for i, spec in enumerate(FIELDS):
         columns[f"enc_{spec.name}"] = _encode_field(i, spec.name, spec.tokenizer,

@@ -25,6 +25,11 @@ def is_any(records: pa.Table, column: str, labels: set[str] | frozenset[str]) ->
     return hit[code]                       # code -1 reads the trailing False
 
 
+def flag(records: pa.Table, column: str) -> np.ndarray:
+    """Per record, a boolean column's value (null reads False)."""
+    return records.column(column).fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def derived(records: pa.Table) -> np.ndarray:
     """Per record, whether it is a derived person (a guardian or a contact)."""
     return ~is_any(records, "record_kind", {"primary"})

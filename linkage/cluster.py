@@ -1,23 +1,30 @@
 """From scored pairs to persons, families, multi-system families and communities.
 
-* :func:`cannot_link` marks pairs that can never be one person whatever their scores: a DJS
-  youth and their own guardian, an offender and their own contact, the two guardians of one
-  youth (one family group outside DHS, whose duplicate client ids are the one known
-  exception), two DJS youth ids or two DPSCS sids (each names one person), and a youth
-  against a parent or grandparent of the relationship lists (a generation apart).
+* :func:`cannot_link` marks pairs that can never be one person whatever their scores: two
+  records of one family group of an agency that lists each person once there
+  (``group_distinct``: a youth and their own guardian, an offender and their own contact,
+  the two guardians of one youth; a DHS case may list one person twice), two ids that each
+  name one person (``id_unique``: two DJS youth ids, two DPSCS sids), and a record of the
+  youngest generation (role ``youth`` or ``child``) against a parent or grandparent named
+  on a record (role ``parent``): a generation apart. Every one of these is read from the
+  columns the agencies' contracts declare (``data_contracts.encoded``), never from an
+  agency's name, so a fourth agency's declaration holds as the three's do.
 * :func:`siblings` marks two records of one family group with unrelated first names
   (twins share a birth date and an address, not a first name), where unrelated is any
   level up to :data:`FIRST_UNRELATED` without a shared name-rule token.
 * :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date,
   SSN or suffix level whose fitted weight is below a bound, :data:`CONFLICT_BITS`).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
-  member lists): a merge that would put two DJS youth ids, two DPSCS sids or the two
-  records of a conflict or cannot-link pair in one person is refused, so one weak link
-  cannot chain two strangers through a record that carries only a name.
+  member lists): a merge that would put two ``id_unique`` ids of one agency (two DJS youth
+  ids, two DPSCS sids) or the two records of a conflict or cannot-link pair in one person
+  is refused, so one weak link cannot chain two strangers through a record that carries
+  only a name.
 * :func:`families` joins person clusters and family groups (connected components, scipy).
 * :func:`summarize` gives each family its agencies, multi-system flag, community (the most
-  recent address wins, ties go to DHS, an unknown address never wins over a known one) and
-  the lowest cross-agency link probability that holds it together.
+  recent address wins, ties go to the higher ``address_priority`` its agency declares, the
+  DHS case address being the household's residence of record; an unknown address never
+  wins over a known one) and the lowest cross-agency link probability that holds it
+  together.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from data_contracts.encoded import PARENT_ROLES, YOUNGEST_ROLES
 
 from . import _records
 from ._bits import njit
@@ -41,9 +50,10 @@ from .compare import (
     level,
 )
 
-UNIQUE_ID_AGENCIES: tuple[str, ...] = ("DJS", "DPSCS")
-PARENTAL = frozenset({"MOTHER", "FATHER", "GRANDMOTHER", "GRANDFATHER", "FOSTER PARENT"})
-CHILD_ROLES = frozenset({"CHILD", "OTHER CHILD"})
+UNIQUE_ID_AGENCIES: tuple[str, ...] = ()
+"""Agencies (files) taken as ``id_unique`` and ``group_distinct`` beyond what the records
+declare: none; a benchmark's files that come without a contract name theirs
+(``linkage.unique_id_agencies``)."""
 UNKNOWN_COMMUNITY = "Unknown"
 
 
@@ -56,24 +66,35 @@ def cannot_link(records: pa.Table, left: np.ndarray, right: np.ndarray,
     """True for the pairs that cannot be one person (see the module docstring).
 
     Args:
+        records: encoded records with the declared columns ``role``, ``id_unique`` and
+            ``group_distinct`` (``data_contracts.encoded``).
         unique_id_agencies: agencies whose primary ids each name one person (so their
-            family groups hold no duplicates either).
+            family groups hold no duplicates either) besides what the records declare:
+            for files without a contract.
     """
     agency, _ = _records.codes(records, "agency")
     tie = records.column("family_tie").to_numpy()
-    unique_rec = _records.is_any(records, "agency", frozenset(unique_id_agencies))
+    unique_id, distinct = _unique_and_distinct(records, unique_id_agencies)
+    # the youngest generation (a youth, a case's child) is never the parent or grandparent
+    # named on a youth's or an offender's record
+    youngest = _records.is_any(records, "role", YOUNGEST_ROLES)
+    parent = _records.is_any(records, "role", PARENT_ROLES)
+    same_agency = agency[left] == agency[right]
+    same_group = (tie[left] == tie[right]) & distinct[left] & distinct[right] & same_agency
+    two_ids = unique_id[left] & unique_id[right] & same_agency
+    generation = (youngest[left] & parent[right]) | (youngest[right] & parent[left])
+    return same_group | two_ids | generation
+
+
+def _unique_and_distinct(records: pa.Table, unique_id_agencies: tuple[str, ...]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, whether its id names one person (``id_unique``) and whether its family
+    group lists each person once (``group_distinct``), as declared, or as
+    ``unique_id_agencies`` names its agency."""
+    named = _records.is_any(records, "agency", frozenset(unique_id_agencies))
     primary = ~_records.derived(records)
-    parental = _records.is_any(records, "relationship", PARENTAL) & ~primary
-    youth = _records.is_any(records, "agency", {"DJS"}) & primary
-    # a DHS case's children are the youngest generation too: the parent of a youth or of
-    # an offender is never one of them
-    youth |= _records.is_any(records, "agency", {"DHS"}) & \
-        _records.is_any(records, "relationship", CHILD_ROLES)
-    unique = unique_rec[left] & (agency[left] == agency[right])
-    same_group_outside_dhs = (tie[left] == tie[right]) & unique
-    two_ids = unique & primary[left] & primary[right]
-    generation = (youth[left] & parental[right]) | (youth[right] & parental[left])
-    return same_group_outside_dhs | two_ids | generation
+    return (_records.flag(records, "id_unique") | (named & primary),
+            _records.flag(records, "group_distinct") | named)
 
 
 def siblings(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
@@ -208,13 +229,12 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
     """Person label of each record and, per link, whether the clustering kept it.
 
     Links are taken strongest first; a merge is refused (the weaker link loses) when the
-    person would hold two primary ids of one of ``unique_id_agencies`` (DJS youth ids,
-    DPSCS sids), or two records of a conflict pair (:func:`conflicts`,
-    :func:`cannot_link`): no chaining of strangers through a record that carries little,
-    such as a guardian with only a name.
+    person would hold two ``id_unique`` ids of one agency (DJS youth ids, DPSCS sids; or
+    primary ids of one of ``unique_id_agencies``), or two records of a conflict pair
+    (:func:`conflicts`, :func:`cannot_link`): no chaining of strangers through a record that
+    carries little, such as a guardian with only a name.
     """
     n = records.num_rows
-    primary = ~_records.derived(records)
     cl = np.empty(0, np.int64) if conflict_left is None else conflict_left.astype(np.int64)
     cr = np.empty(0, np.int64) if conflict_right is None else conflict_right.astype(np.int64)
     src, dst = np.concatenate([cl, cr]), np.concatenate([cr, cl])
@@ -222,9 +242,13 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
     partners = dst[order]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
     link_order = np.argsort(-prob, kind="stable").astype(np.int64)
-    unique = np.zeros((n, max(len(unique_id_agencies), 1)), dtype=np.bool_)
-    for c, name in enumerate(unique_id_agencies):
-        unique[:, c] = primary & _records.is_any(records, "agency", {name})
+    # one column per agency with unique ids: a person holds at most one id of each
+    unique_id, _ = _unique_and_distinct(records, unique_id_agencies)
+    agency, _ = _records.codes(records, "agency")
+    holders = np.unique(agency[unique_id])
+    unique = np.zeros((n, max(len(holders), 1)), dtype=np.bool_)
+    for c, code in enumerate(holders):
+        unique[:, c] = unique_id & (agency == code)
     labels, accepted = _greedy(n, left.astype(np.int64), right.astype(np.int64), link_order,
                                unique, indptr, partners)
     return _dense(labels), accepted
@@ -251,8 +275,8 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
     Args:
         left, right, prob: the links the clustering kept.
     """
-    agency, kind, community, activity = _columns(records, "agency", "record_kind",
-                                                 "community", "activity_date")
+    agency, kind, community, activity, priority = _columns(
+        records, "agency", "record_kind", "community", "activity_date", "address_priority")
     df = pd.DataFrame({"agency": agency, "record_id": records.column("record_id")
                        .to_numpy(zero_copy_only=False), "record_kind": kind,
                        "person": person, "family": family})
@@ -270,8 +294,8 @@ def summarize(records: pa.Table, person: np.ndarray, family: np.ndarray, left: n
     when = pd.to_datetime(pd.Series(activity)).fillna(pd.Timestamp.min)
     known = pd.Series(community).fillna(UNKNOWN_COMMUNITY) != UNKNOWN_COMMUNITY
     rank = pd.DataFrame({"family": family, "known": known, "when": when,
-                         "dhs": agency == "DHS", "community": community})
-    best = rank.sort_values(["family", "known", "when", "dhs"],
+                         "priority": priority, "community": community})
+    best = rank.sort_values(["family", "known", "when", "priority"],
                             ascending=[True, False, False, False]).drop_duplicates("family")
     df["community"] = best.set_index("family")["community"].fillna(UNKNOWN_COMMUNITY) \
         .reindex(df["family"]).to_numpy()

@@ -22,8 +22,10 @@ class EncodedNight:
     """One night's encoded records, all agencies in one table.
 
     Attributes:
-        records: the agencies' encoded tables concatenated (DHS, DJS, DPSCS order); a
-            record's position in it is its index everywhere on the linkage side.
+        records: the agencies' encoded tables concatenated (in the order of the paths
+            given); a record's position in it is its index everywhere on the linkage side.
+            What each record is (``role``, ``id_unique``, ``group_distinct``,
+            ``address_priority``) is in its columns, as its agency's contract declared it.
         key_id: the key id the three files share.
         encoding: the encoding settings they share (filter sizes, hardening).
         night: ``YYYYMMDD``.

@@ -16,7 +16,10 @@ class LinkageSettings:
         expected_matches: matching record pairs expected in a night; 0 estimates it.
         random_pairs: random record pairs that estimate ``u``.
         seed: seed of the random pairs (runs are reproducible).
-        unique_id_agencies: agencies whose primary record ids each name one person.
+        unique_id_agencies: agencies (files) whose primary record ids each name one person,
+            besides the records whose agency's contract declares it (``id_unique``, the
+            DJS youth ids and DPSCS sids): for files without a contract, as the benchmarks'
+            FEBRL files; none for the three agencies.
         within_families: the second pass, inside the families the first one made
             (:func:`linkage.family.within_family_pairs`, :func:`linkage.model.relatives_model`).
         check_persons: compare every pair inside each person the clustering made and
@@ -32,7 +35,7 @@ class LinkageSettings:
     expected_matches: float = 0.0
     random_pairs: int = 300_000
     seed: int = 0
-    unique_id_agencies: tuple[str, ...] = ("DJS", "DPSCS")
+    unique_id_agencies: tuple[str, ...] = ()
     within_families: bool = True
     check_persons: bool = True
     comparison: str = "encoded"

@@ -20,9 +20,18 @@ from .._contract import (
     split_rows,
 )
 from .._text import read_delimited
+from ..roles import RecordRoles
 from ..settings import ContractSettings
 
 AGENCY = "DHS"
+ROLES = RecordRoles(
+    roles={"primary": {"CHILD": "child", "OTHER CHILD": "child", "OTHER ADULT": "adult"}},
+    primary_ids_unique=False, groups_distinct=False, address_priority=1)
+"""A case's children are its youngest generation (of any age), an ``OTHER ADULT`` an adult;
+a head or spouse may be of any age. A client id is unique per person in intent only (one
+person sometimes has two, in one case or two). A case's address is the household's
+residence of record, kept current for its benefits: it wins a tie between a family's
+equally recent addresses (``../shared/specs/agency_extracts.md``, *Community*)."""
 COLUMNS: tuple[str, ...] = (
     "client_id", "case_id", "case_role", "first_name", "middle_name", "last_name",
     "name_suffix", "dob", "sex", "ssn", "addr_street", "addr_city", "addr_state",

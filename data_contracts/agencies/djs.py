@@ -25,9 +25,15 @@ from .._contract import (
     split_rows,
 )
 from .._text import read_delimited
+from ..roles import PARENTAL, RecordRoles
 from ..settings import ContractSettings
 
 AGENCY = "DJS"
+ROLES = RecordRoles(roles={"primary": "youth", "guardian": PARENTAL},
+                    primary_ids_unique=True, groups_distinct=True, address_priority=0)
+"""A youth is a minor by the department's mandate; a guardian named as a parent or
+grandparent is a generation above. A youth id names one youth, and a youth and the
+guardians on the youth's row are different people."""
 COLUMNS: tuple[str, ...] = (
     "youth_id", "youth_last_name", "youth_first_name", "youth_middle_initial", "birth_date",
     "gender", "home_address", "guardian1_name", "guardian2_name", "guardian1_relationship",

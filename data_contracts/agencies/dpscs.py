@@ -32,9 +32,15 @@ from .._contract import (
 )
 from .._text import read_bytes
 from ..errors import ContractError
+from ..roles import PARENTAL, RecordRoles
 from ..settings import ContractSettings
 
 AGENCY = "DPSCS"
+ROLES = RecordRoles(roles={"primary": "adult", "contact": PARENTAL},
+                    primary_ids_unique=True, groups_distinct=True, address_priority=0)
+"""An offender is an adult in the department's records; a contact named as a parent or
+grandparent is a generation above. A sid names one person, and an offender and the
+offender's contact are different people."""
 COLUMNS: dict[str, str] = {
     "sid": "string", "full_name": "string", "aliases": "list<string>", "dob": "date32",
     "sex": "string", "ssn": "string", "address_street": "string", "address_city": "string",

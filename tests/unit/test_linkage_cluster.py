@@ -5,20 +5,26 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from data_contracts import record_roles
 from linkage import cluster
 
 
 def _records(rows: list[tuple]) -> pa.Table:
-    """rows: (agency, record_id, kind, relationship, group, community, activity day)."""
+    """rows: (agency, record_id, kind, relationship, group, community, activity day); the
+    declared columns (role, id_unique, ...) as the agencies' contracts write them."""
     cols = list(zip(*rows, strict=True))
+    declared = record_roles(pd.DataFrame({"agency": cols[0], "record_kind": cols[2],
+                                          "relationship": cols[3]}))
     return pa.table({
         "agency": list(cols[0]), "record_id": list(cols[1]), "record_kind": list(cols[2]),
         "relationship": list(cols[3]),
         "family_tie": pa.array([hash(g) % 2**63 for g in cols[4]], pa.uint64()),
         "community": list(cols[5]),
         "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
+        **declared,
     })
 
 
@@ -40,7 +46,12 @@ def test_cannot_link_own_family_two_ids_and_generations() -> None:
     # youth/own guardian; two sids; offender/own contact; DHS duplicates are possible;
     # a youth is not a contact's mother; a DHS head and a youth may be one person
     assert never.tolist() == [True, True, True, False, True, False]
-    assert not cluster.cannot_link(R, left, right, unique_id_agencies=())[1]
+    # the sids are one person each because the file declares it (id_unique), or because
+    # the settings name the agency for a file without a declaration
+    undeclared = R.set_column(R.schema.get_field_index("id_unique"), "id_unique",
+                              pa.array([False] * R.num_rows))
+    assert not cluster.cannot_link(undeclared, left, right)[1]
+    assert cluster.cannot_link(undeclared, left, right, unique_id_agencies=("DPSCS",))[1]
     # a DHS case's child is the youngest generation: not a youth's guardian MOTHER nor an
     # offender's contact MOTHER; the case's head may be either
     assert cluster.cannot_link(R, np.array([1, 1, 0, 0]), np.array([3, 6, 3, 6])).tolist() \

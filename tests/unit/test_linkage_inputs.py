@@ -77,12 +77,16 @@ def _encoded(tmp: Path, agency: str, key_id: str = "k1-a", night: str = "2026112
         "agency": [agency], "record_id": ["1"], "record_kind": ["primary"],
         "relationship": [None], "family_tie": pa.array([1], pa.uint64()),
         "activity_date": pa.array([None], pa.date32()), "community": ["Unknown"],
+        "role": ["unknown"], "id_unique": [False], "group_distinct": [False],
+        "address_priority": [0],
         "enc_x": pa.array([b"\x01" * 8], pa.binary(8)),
         "blk_a": pa.array([[1]], pa.list_(pa.uint64())),
     }).cast(pa.schema([("agency", pa.string()), ("record_id", pa.string()),
                        ("record_kind", pa.string()), ("relationship", pa.string()),
                        ("family_tie", pa.uint64()), ("activity_date", pa.date32()),
-                       ("community", pa.string()), ("enc_x", pa.binary(8)),
+                       ("community", pa.string()), ("role", pa.string()),
+                       ("id_unique", pa.bool_()), ("group_distinct", pa.bool_()),
+                       ("address_priority", pa.uint8()), ("enc_x", pa.binary(8)),
                        ("blk_a", pa.list_(pa.uint64()))]))
     return write_encoded(table, EncodedMeta(key_id, agency, night, {}, sha),
                          tmp / f"encoded_{agency}_{night}.parquet")
