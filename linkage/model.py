@@ -172,6 +172,9 @@ class FSModel:
             person, for pairs with a birth date on both sides and for the others (guardians
             and contacts often carry none, and most of their pairs are matches); None and
             ``log2_prior_m`` serves all pairs.
+        namesake_excess: per rarity group, the natural log of how many times likelier two
+            different people share both names than ``u`` of each name says
+            (:func:`_namesake_excess`; 0 where it is not measured to be).
     """
 
     fields: tuple[str, ...]
@@ -184,6 +187,7 @@ class FSModel:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     u_names: dict[str, np.ndarray] = field(default_factory=dict)
     log2_prior_m_by_dob: tuple[float, float] | None = None
+    namesake_excess: np.ndarray | None = None
 
     def weights(self) -> list[np.ndarray]:
         """Match weight (log2 m/u) each level adds against random pairs, per comparison."""
@@ -374,8 +378,11 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                                       "converged": res.converged,
                                       "household_share": res.lam}
     u_names, sessions["namesakes"] = _given_names(gamma, ~same_group, m, u)
-    _refit_shares(sessions, gamma, rules, rule_names, ~same_group, m, u, u_h, u_names)
     total = n_records * (n_records - 1) / 2
+    ssn_compared = float(np.mean(random_gamma[:, SSN] >= 0)) if len(random_gamma) else 0.0
+    excess = _namesake_excess(gamma, ~same_group, m, u, total * ssn_compared)
+    sessions["namesakes"]["log_excess_by_rarity"] = [round(float(x), 4) for x in excess]
+    _refit_shares(sessions, gamma, rules, rule_names, ~same_group, m, u, u_h, u_names, excess)
     dated_share = _dated_share(sessions)
     if expected_matches is None:
         expected_matches = _expected_matches(m, sessions, capped_share or {})
@@ -391,7 +398,7 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                    log2_prior_h=float(np.log2(group_pairs / total)) if group_pairs else
                    float("-inf"),
                    expected_matches=expected_matches, sessions=sessions,
-                   u_names=u_names, log2_prior_m_by_dob=by_dob)
+                   u_names=u_names, log2_prior_m_by_dob=by_dob, namesake_excess=excess)
 
 
 GIVEN_NAMES: tuple[str, ...] = ("dob",)
@@ -403,6 +410,8 @@ MIN_NAMESAKES = 50
 replaces its ``u`` for pairs whose names agree."""
 NAMESAKE_PRIOR = 50.0
 """Pseudo-pairs the random pairs' ``u`` counts for beside the refuted pairs."""
+MIN_REFUTED = 10
+"""Refuted namesake pairs a rarity group needs before :func:`_namesake_excess` reads it."""
 
 
 N_RARITY = (COMPARISONS[FIRST].n_levels - F_EXACT) + (COMPARISONS[LAST].n_levels - L_EXACT) - 1
@@ -458,6 +467,37 @@ def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
     if "dob" in out:
         seen["u_exact_by_rarity"] = [round(float(x), 6) for x in out["dob"][:, DOB_EXACT]]
     return out, seen
+
+
+def _namesake_excess(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
+                     u: list[np.ndarray], ssn_pairs: float) -> np.ndarray:
+    """Per rarity group, log of how many times likelier two different people share first
+    and last name than ``u`` of each name says (never below 1).
+
+    ``u`` of a name is its share among random pairs, and the two names' product treats
+    them as independent among strangers: where names run in families and communities
+    (a son after his father, a city's common pairings) more strangers share both. Counted
+    where independent evidence refutes identity: candidates whose names agree and whose
+    SSNs differ, less the matches with a mistyped SSN expected among them (as in
+    :func:`_given_names`), against the random pairs expected to show both (all pairs x
+    ``u`` of the names x ``u`` of a different SSN, ``ssn_pairs`` being the pairs where
+    both records carry an SSN). Blocking caps on common names only undercount, so the
+    estimate errs towards no change; a group needs :data:`MIN_REFUTED` refuted pairs, and
+    the count is taken two standard errors low."""
+    names = cross & namesakes(gamma)
+    ssn, group = gamma[:, SSN], rarity(gamma)
+    refuted = np.bincount(group[names & (ssn == SSN_DIFFERENT)], minlength=N_RARITY)
+    confirmed = np.bincount(group[names & (ssn == SSN_EXACT)], minlength=N_RARITY)
+    matches = confirmed * float(m[SSN][SSN_DIFFERENT] / max(m[SSN][SSN_EXACT], 1e-12))
+    observed = np.maximum(refuted - matches - 2.0 * np.sqrt(refuted), 0.0)
+    expected = np.zeros(N_RARITY)
+    for f in range(F_EXACT, COMPARISONS[FIRST].n_levels):
+        for last in range(L_EXACT, COMPARISONS[LAST].n_levels):
+            expected[(f - F_EXACT) + (last - L_EXACT)] += u[FIRST][f] * u[LAST][last]
+    expected *= ssn_pairs * float(u[SSN][SSN_DIFFERENT])
+    ok = (refuted >= MIN_REFUTED) & (observed > expected)
+    return np.where(ok, np.log(np.maximum(observed, 1e-300) / np.maximum(expected, 1e-300)),
+                    0.0)
 
 
 def _with_level(p: np.ndarray, level: int, share: float) -> np.ndarray:
@@ -630,19 +670,22 @@ def shares(patterns: np.ndarray, counts: np.ndarray, ll: np.ndarray, start: Sequ
 
 
 def _log_u(patterns: np.ndarray, u: list[np.ndarray], u_names: Mapping[str, np.ndarray],
-           use: Sequence[int]) -> np.ndarray:
+           use: Sequence[int], excess: np.ndarray | None = None) -> np.ndarray:
     """log P(pattern | non-match) over ``use``, the :data:`GIVEN_NAMES` comparisons given
     agreeing names where :func:`_given_names` measured them."""
-    return _log_likelihoods(patterns, u, use) + _names_shift(patterns, u, u_names, use)
+    return _log_likelihoods(patterns, u, use) + _names_shift(patterns, u, u_names, use, excess)
 
 
 def _names_shift(patterns: np.ndarray, u: list[np.ndarray],
-                 u_names: Mapping[str, np.ndarray], use: Sequence[int]) -> np.ndarray:
+                 u_names: Mapping[str, np.ndarray], use: Sequence[int],
+                 excess: np.ndarray | None = None) -> np.ndarray:
     """What :func:`_log_u` adds to ``u``'s log likelihood (natural log): for pairs whose
     names agree, the :data:`GIVEN_NAMES` levels' log ratio of ``u`` given the names to
-    ``u``."""
+    ``u``, and the names' own excess (:func:`_namesake_excess`)."""
     ll = np.zeros(len(patterns))
     names = namesakes(patterns)
+    if excess is not None and FIRST in use and LAST in use:
+        ll[names] += excess[rarity(patterns[names])]
     for name, table in u_names.items():
         j = COMPARISON_NAMES.index(name)
         if j not in use:
@@ -656,7 +699,8 @@ def _names_shift(patterns: np.ndarray, u: list[np.ndarray],
 def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules: np.ndarray,
                   rule_names: Sequence[str], cross: np.ndarray, m: list[np.ndarray],
                   u: list[np.ndarray], u_h: list[np.ndarray] | None,
-                  u_names: Mapping[str, np.ndarray]) -> None:
+                  u_names: Mapping[str, np.ndarray], excess: np.ndarray | None = None
+                  ) -> None:
     """Each session's match share again, with the final ``m`` (confirmed pairs, plausible
     bounds) and the non-matches' levels held fixed: EM with ``m`` free counted the
     namesakes and same-name neighbours it learned as matches, and the prior is made from
@@ -668,7 +712,7 @@ def _refit_shares(sessions: dict[str, dict[str, Any]], gamma: np.ndarray, rules:
         sel = _session_pairs(session, gamma, rules, rule_names, cross)
         use = [COMPARISON_NAMES.index(name) for name in session.estimated]
         patterns, counts = distinct_patterns(gamma[sel])
-        ll = [_log_likelihoods(patterns, m, use), _log_u(patterns, u, u_names, use)]
+        ll = [_log_likelihoods(patterns, m, use), _log_u(patterns, u, u_names, use, excess)]
         if u_h is not None:
             ll.append(_log_likelihoods(patterns, u_h, use))
         pi = shares(patterns, counts, np.stack(ll), info["shares"])
@@ -732,9 +776,10 @@ def score(model: FSModel, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ll_u[ok] += np.log2(model.u[j][g[ok]])
         if model.u_h is not None:
             ll_h[ok] += np.log2(model.u_h[j][g[ok]])
-    if model.u_names:
-        use = [COMPARISON_NAMES.index(name) for name in model.u_names]
-        ll_u += _names_shift(gamma, model.u, model.u_names, use) / np.log(2.0)
+    if model.u_names or model.namesake_excess is not None:
+        use = [COMPARISON_NAMES.index(name) for name in model.u_names] + [FIRST, LAST]
+        ll_u += _names_shift(gamma, model.u, model.u_names, use, model.namesake_excess) / \
+            np.log(2.0)
     ll_u += np.log2(max(1.0 - 2.0 ** model.log2_prior_m - 2.0 ** model.log2_prior_h, 1e-12))
     ll_not = np.logaddexp2(ll_u, ll_h) if model.u_h is not None else ll_u
     weight = ll_m - ll_not

@@ -59,7 +59,7 @@ def test_run_prints_each_stage_start_and_end_with_counts(small_night: Path, pref
                    for e in events)
     assert [e.split(":")[0] for e in events if e.startswith("link ") and "step" in e] == [
         "link blocking", "link comparison", "link model", "link scoring", "link clustering",
-        "link within families", "link summary"]
+        "link within families", "link person check", "link summary"]
     run_dir = next(p for p in (tmp_path / "runs").iterdir() if not p.name.startswith("."))
     manifest = json.loads((run_dir / "manifest.json").read_text())
     counts = manifest["counts"].values()
