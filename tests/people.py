@@ -73,3 +73,27 @@ def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]]) -> Any:
     return link_records(EncodedNight(records=pa.concat_tables(tables), key_id=key.key_id,
                                      encoding=EncodingSettings().describe(), night=night,
                                      agencies=tuple(paths)))
+
+
+def records_table(rows: list[tuple], declared: dict[str, Any] | None = None) -> Any:
+    """A hand-made table of linkage records. rows: (agency, record_id, kind, relationship,
+    group, community, activity day); the declared columns (role, id_unique, ...) as the
+    agencies' contracts write them, unless ``declared`` gives them."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from data_contracts import record_roles
+
+    cols = list(zip(*rows, strict=True))
+    if declared is None:
+        declared = record_roles(pd.DataFrame({"agency": cols[0], "record_kind": cols[2],
+                                              "relationship": cols[3]}))
+    return pa.table({
+        "agency": list(cols[0]), "record_id": list(cols[1]), "record_kind": list(cols[2]),
+        "relationship": list(cols[3]),
+        "family_tie": pa.array([hash(g) % 2**63 for g in cols[4]], pa.uint64()),
+        "community": list(cols[5]),
+        "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
+        **declared,
+    })

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+from people import records_table
 
-from data_contracts import record_roles
 from linkage import cluster
 
-
-def _records(rows: list[tuple]) -> pa.Table:
-    """rows: (agency, record_id, kind, relationship, group, community, activity day); the
-    declared columns (role, id_unique, ...) as the agencies' contracts write them."""
-    cols = list(zip(*rows, strict=True))
-    declared = record_roles(pd.DataFrame({"agency": cols[0], "record_kind": cols[2],
-                                          "relationship": cols[3]}))
-    return pa.table({
-        "agency": list(cols[0]), "record_id": list(cols[1]), "record_kind": list(cols[2]),
-        "relationship": list(cols[3]),
-        "family_tie": pa.array([hash(g) % 2**63 for g in cols[4]], pa.uint64()),
-        "community": list(cols[5]),
-        "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
-        **declared,
-    })
-
-
-R = _records([
+R = records_table([
     ("DHS", "C1", "primary", "HEAD", "K1", "North", 1),            # 0
     ("DHS", "C2", "primary", "CHILD", "K1", "North", 1),           # 1
     ("DJS", "Y1", "primary", "SELF", "Y1", "West", 5),             # 2

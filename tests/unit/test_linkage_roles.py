@@ -4,7 +4,6 @@ linker's constraints follow those columns, never the agencies' names."""
 from __future__ import annotations
 
 import ast
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from people import persons
+from people import persons, records_table
 
 from data_contracts import DECLARATIONS, RecordRoles, record_roles
 from data_contracts.encoded import BASE_COLUMNS, FORMAT_VERSION, EncodedMeta, read_encoded
@@ -39,21 +38,6 @@ ROWS = [
 LEFT, RIGHT = np.triu_indices(len(ROWS), k=1)                   # every pair
 
 
-def _table(rows: list[tuple], declared: dict[str, pa.Array] | None = None) -> pa.Table:
-    cols = list(zip(*rows, strict=True))
-    if declared is None:
-        declared = record_roles(pd.DataFrame({"agency": cols[0], "record_kind": cols[2],
-                                              "relationship": cols[3]}))
-    return pa.table({
-        "agency": list(cols[0]), "record_id": list(cols[1]), "record_kind": list(cols[2]),
-        "relationship": list(cols[3]),
-        "family_tie": pa.array([hash(g) % 2**63 for g in cols[4]], pa.uint64()),
-        "community": list(cols[5]),
-        "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
-        **declared,
-    })
-
-
 def _renamed(table: pa.Table, names: dict[str, str]) -> pa.Table:
     agency = [names[a] for a in table["agency"].to_pylist()]
     return table.set_column(0, "agency", pa.array(agency, pa.string()))
@@ -74,7 +58,7 @@ EXPECTED = {
 
 
 def test_the_contracts_declare_what_each_record_is() -> None:
-    table = _table(ROWS)
+    table = records_table(ROWS)
     assert table["role"].to_pylist() == ["unknown", "child", "child", "youth", "parent",
                                          "unknown", "youth", "adult", "parent", "adult",
                                          "unknown"]
@@ -88,7 +72,7 @@ def test_the_contracts_declare_what_each_record_is() -> None:
 
 
 def test_constraints_follow_the_declared_columns_not_agency_names() -> None:
-    table = _table(ROWS)
+    table = records_table(ROWS)
     assert _never(table) == EXPECTED
     # the same records sent under made-up agency names: the same constraints
     renamed = _renamed(table, {"DHS": "HOUSING", "DJS": "YOUTHCOURT", "DPSCS": "PAROLE"})
@@ -114,7 +98,7 @@ def test_a_fourth_agency_gets_the_constraints_it_declares() -> None:
     frame = pd.DataFrame({"agency": cols[0], "record_kind": cols[2], "relationship": cols[3]})
     mdh = RecordRoles(roles={"primary": "child", "contact": PARENTAL},
                       primary_ids_unique=True, groups_distinct=True)
-    table = _table(rows, declared_columns(frame, {**DECLARATIONS, "MDH": mdh}))
+    table = records_table(rows, declared_columns(frame, {**DECLARATIONS, "MDH": mdh}))
     left, right = np.triu_indices(len(rows), k=1)
     never = cluster.cannot_link(table, left, right)
     got = {(int(a), int(b)) for a, b in zip(left[never], right[never], strict=True)}
@@ -122,7 +106,7 @@ def test_a_fourth_agency_gets_the_constraints_it_declares() -> None:
     assert {(4, 11), (8, 11), (4, 13), (1, 12), (3, 12)} <= got   # a generation apart
     assert (0, 11) not in got and (7, 11) not in got and (7, 12) not in got
     # undeclared (a benchmark's file): nothing is assumed
-    plain = _table(rows, declared_columns(frame, DECLARATIONS))
+    plain = records_table(rows, declared_columns(frame, DECLARATIONS))
     assert not cluster.cannot_link(plain, np.array([11, 11]), np.array([12, 13])).any()
 
 
@@ -132,7 +116,7 @@ def test_a_child_never_joins_the_parent_generation_under_any_agency_name() -> No
     mother stays apart, whatever the agencies are called."""
     for names in ({"DHS": "DHS", "DJS": "DJS", "DPSCS": "DPSCS"},
                   {"DHS": "A1", "DJS": "B2", "DPSCS": "C3"}):
-        table = _renamed(_table(ROWS), names)
+        table = _renamed(records_table(ROWS), names)
         left, right = np.array([1, 1, 7]), np.array([8, 3, 0])
         prob = np.array([0.99, 0.95, 0.9])
         never = cluster.cannot_link(table, left, right)
@@ -153,7 +137,7 @@ def test_the_community_tie_breaks_on_the_declared_priority() -> None:
     rows = [("DHS", "C1", "primary", "HEAD", "K1", "North", 5),
             ("DJS", "Y1", "primary", "SELF", "Y1", "West", 5)]
     for names in ({"DHS": "DHS", "DJS": "DJS"}, {"DHS": "ZZZ", "DJS": "AAA"}):
-        table = _renamed(_table(rows), names)
+        table = _renamed(records_table(rows), names)
         person = np.array([0, 0])
         df = cluster.summarize(table, person, np.array([0, 0]), np.array([0]), np.array([1]),
                                np.array([0.9]))
