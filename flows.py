@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from data_contracts import AGENCIES, SstError
+from hashing.audit.stage import audit_markdown
 from linkage.link import STEPS as LINK_STEPS
 from pipeline import delivery, faults, nightly, progress
 from pipeline.config import load_settings
@@ -84,6 +85,21 @@ def encode(persons: str, agency: str, night: str, config: str | None, out_dir: s
         Path(config) if config else None), Path(out_dir), _progress())
     get_run_logger().info("%s: %s records encoded into %s (key %s)", agency,
                           result["records"], result["file"], result["key_id"])
+    return result
+
+
+@task(name="audit", persist_result=False, cache_policy=NONE, retries=1,
+      retry_delay_seconds=[5], retry_condition_fn=_retry_io_only)
+def audit(staging: str, encoded: dict[str, str], night: str, config: str | None
+          ) -> dict[str, Any]:
+    """Agency side: attack the night's encoded extracts as the linkage side could and score
+    the attacks against the staged person frames (PII: paths in, aggregate shares out)."""
+    result = nightly.audit_encoded(Path(staging), {a: Path(p) for a, p in encoded.items()},
+                                   night, load_settings(Path(config) if config else None))
+    get_run_logger().info(
+        "privacy audit: %s of %s records attacked, %s field(s) or rule(s) over the %.2f %% "
+        "limit (%.1f s)", result["records_attacked"], result["night_records"],
+        len(result["over_limit"]), 100 * result["limit"], result["seconds"])
     return result
 
 
@@ -198,7 +214,11 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
                     key_rotated_from: str | None = None,
                     accept_volume_change: list[str] | None = None,
                     force: bool = False) -> dict[str, Any]:
-    """One night: ingest, encode and link the three agency extracts; write the run folder.
+    """One night: ingest, encode, audit and link the three agency extracts; write the run
+    folder. The audit stage (``[audit] every_run``) runs on the agency side after encode;
+    a field or blocking rule over ``audit.limit`` is a warning (log, manifest, report,
+    the ``privacy-audit`` artifact), or with ``audit.strict`` stops the run before link
+    with nothing published.
 
     Args:
         extracts: folder with ``dhs_clients_<night>.csv``, ``djs_youth_<night>.txt`` and
@@ -247,6 +267,21 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
             nightly.check_same_key(encoded, key.key_id)
             nightly.publish_quarantine(run.staging, night, run.partial / "quarantine.csv")
             done.update(nightly.stage_counts("encode", encoded))
+        audited = None
+        if settings.audit.every_run:
+            with clock("audit") as done:
+                audited = audit(str(run.staging), {e["agency"]: str(run.exchange / e["file"])
+                                                   for e in encoded}, night, config)
+                done.update(nightly.stage_counts("audit", audited))
+                create_markdown_artifact(
+                    markdown=audit_markdown(audited, night), key="privacy-audit",
+                    description="Privacy audit: share of records each attack re-identifies "
+                                "per field and blocking rule (aggregate shares only)")
+                over = nightly.check_audit_limit(audited, settings)   # strict: stops here
+                if over:
+                    logger.warning("privacy audit: %s field(s) or rule(s) over the %.2f %% "
+                                   "limit: %s", len(over), 100 * settings.audit.limit,
+                                   "; ".join(over))
         with clock("link", len(LINK_STEPS)) as done:
             linkage = link({e["agency"]: str(run.exchange / e["file"]) for e in encoded},
                            config, str(run.partial))
@@ -263,7 +298,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
                 run_id=run.run_id, night=night, started=started, settings=settings,
                 summaries=summaries, stages=clock.seconds, encoded=encoded,
                 linkage=linkage, published=published, handoff=handed,
-                delivery=plan.record)
+                delivery=plan.record, audit=audited)
 
         with clock("report") as done:
             quality = report(str(run.partial), manifest_now(), truth)
@@ -288,7 +323,7 @@ def nightly_linkage(extracts: str, out: str, night: str | None = None,
             "linkage": linkage, "roster": published,
             "identified_roster": manifest["identified_roster"],
             "suppression_threshold": settings.publish.suppression_threshold,
-            "report": quality}
+            "report": quality, "audit": audited}
 
 
 DEPLOYMENT = "nightly"

@@ -166,7 +166,13 @@ def run(
     As it goes, the run prints each stage's start and end (per agency, and each link step)
     with counts: on a terminal above a progress bar (on stderr), otherwise one line per event
     on stdout, `[02:00:41] ingest DHS: 14,905 rows, 253 quarantined, 14,652 records (1.0 s)`.
-    The Prefect log gets the same lines."""
+    The Prefect log gets the same lines.
+
+    After encode, an audit stage (audit.every_run) attacks the night's encodings as the
+    linkage side could, on a sample of audit.run_records records (`sst-link audit` is the
+    full audit); its shares go into the manifest, the report and a Prefect artifact. A field
+    or blocking rule over audit.limit prints one warning line; with audit.strict it stops
+    the run in one line, status 2, nothing published."""
     from pipeline.config import load_settings
     from pipeline.delivery import preflight
     from pipeline.nightly import load_key
@@ -236,6 +242,17 @@ def _print_run(result: dict[str, Any], truth: Optional[Path]) -> None:
     for name, r in (result.get("identified_roster") or {}).items():
         out.print(f"identified roster for {name}: {r['rows']:,} rows, encrypted to key "
                   f"{r['fingerprint']} ({r['file']})", highlight=False)
+    audited = result.get("audit")
+    if audited:
+        from hashing.audit.stage import over_limit_line
+
+        line = over_limit_line(audited)
+        if line:
+            err.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False,
+                      soft_wrap=True)
+        else:
+            out.print(f"privacy audit: no field or blocking rule over the "
+                      f"{100 * audited['limit']:.2f} % limit", highlight=False)
     q = result.get("report")
     if q:
         out.print(f"match-quality report: {run_dir / 'match_quality.html'} ({q['flags']} "
@@ -378,7 +395,9 @@ def audit(
     """Privacy audit: frequency, pattern-mining and graph-matching attacks on the night's
     encodings by what the linkage side holds; prints the share of records and of values
     each re-identifies per field and blocking rule. Over audit.limit: a warning, or with
-    audit.strict a one-line error and status 2."""
+    audit.strict a one-line error and status 2. This is the full audit (every attack, both
+    references, every record); every `sst-link run` has a cheaper audit stage on a sample
+    (audit.every_run, audit.run_records, audit.run_attacks)."""
     import json
 
     from hashing.audit import audit_extracts, check_limit, format_table

@@ -1,9 +1,10 @@
 """The nightly run's stages as plain functions (``flows.py`` only wires them).
 
 Stages built so far: **ingest** (each agency's extract through its contract), **encode**
-(each agency's person records into a keyed, hardened encoded extract) and **link** (the
-three encoded extracts, and nothing else, into persons, families and multi-system
-families). Publish is added by later work to the same flow; the manifest's ``stages``
+(each agency's person records into a keyed, hardened encoded extract), **audit** (on the
+agency side: attacks on the encoded extracts scored against the staged person frames,
+aggregate shares only; :func:`audit_encoded`) and **link** (the three encoded extracts,
+and nothing else, into persons, families and multi-system families). Publish is added by later work to the same flow; the manifest's ``stages``
 lists what a run actually did.
 
 What crosses a stage boundary is a path or a dict of counts, never a data frame: Prefect
@@ -193,6 +194,44 @@ def publish_file(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def audit_encoded(staging: Path, encoded: dict[str, Path], night: str, settings: Settings
+                  ) -> dict[str, Any]:
+    """The audit stage on the agency side, right after encode: the night's encoded
+    extracts attacked as the linkage side could, scored against the staged person frames
+    (:func:`hashing.audit.stage.run_audit`; a sample of ``audit.run_records`` records).
+    Reads the staging and exchange folders, writes nothing.
+
+    Args:
+        staging: the run's agency-side staging folder (the person frames).
+        encoded: agency -> the encoded extract the encode stage wrote.
+        night: ``YYYYMMDD``.
+        settings: run settings (``[audit]``, ``[linkage]``).
+
+    Returns:
+        Aggregate shares only (the manifest's ``audit``): per field and blocking rule the
+        share of records and of values re-identified, the worst attack, over the limit or
+        not.
+    """
+    from hashing.audit.stage import run_audit
+
+    persons = {a: persons_path(staging, a, night) for a in encoded}
+    for path in persons.values():
+        faults.check_staged(path, PERSON_COLUMNS, "ingest")
+    return run_audit(persons, encoded, settings)
+
+
+def check_audit_limit(audit: dict[str, Any], settings: Settings) -> list[str]:
+    """The fields and rules over ``audit.limit`` (short strings, worst first).
+
+    Raises:
+        PrivacyLimitError: ``audit.strict`` and one over the limit: one line naming the
+            worst field or rule and its share (the run stops, nothing is published).
+    """
+    from hashing.audit.stage import check_run_limit
+
+    return check_run_limit(audit, settings.audit.strict)
+
+
 def check_same_key(encoded: list[dict[str, Any]], expected: str | None = None) -> None:
     """All agencies' encodings of a night used one key (a key file swapped mid-run would
     otherwise give filters that cannot be compared), and it is ``expected``: the key the
@@ -326,6 +365,7 @@ class StageClock:
 def stage_counts(stage: str, result: Any) -> dict[str, int]:
     """What a stage's end says, from what its function(s) returned: ``ingest`` (the
     agencies' summaries) rows, quarantined and records; ``encode`` (their results) records;
+    ``audit`` records attacked, fields and rules, over the limit;
     ``link`` records, persons, families and multi-system families; ``publish`` roster
     rows, families and community cells withheld; ``handoff`` recipients and rows;
     ``report`` flags. Counts only."""
@@ -335,6 +375,10 @@ def stage_counts(stage: str, result: Any) -> dict[str, int]:
                 "records": sum(s["records_out"] for s in result)}
     if stage == "encode":
         return {"records": sum(e["records"] for e in result)}
+    if stage == "audit":
+        return {"records attacked": result["records_attacked"],
+                "fields and rules": len(result["fields"]) + len(result["blocking"]),
+                "over the limit": len(result["over_limit"])}
     if stage == "link":
         c = result["counts"]
         return {"records": c["records"], "persons": c["persons"], "families": c["families"],
@@ -356,13 +400,17 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
                    linkage: dict[str, Any] | None = None,
                    published: dict[str, Any] | None = None,
                    handoff: dict[str, Any] | None = None,
-                   delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+                   delivery: dict[str, Any] | None = None,
+                   audit: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest (``outputs`` fingerprints are added by the run folder on commit).
 
     ``published`` and ``handoff`` are the counts of :func:`publish_night` and
     :func:`identify_roster` (``handoff``: per recipient, file, rows and key fingerprint);
-    ``delivery`` the completeness checks' figures (:func:`pipeline.delivery.preflight`)."""
-    return {
+    ``delivery`` the completeness checks' figures (:func:`pipeline.delivery.preflight`);
+    ``audit`` the audit stage's aggregate shares (:func:`audit_encoded`; None when the
+    run had no audit stage). The ``audit`` part is checked against
+    ``pipeline/schemas/manifest.schema.json`` (:func:`validate_manifest`)."""
+    manifest = {
         "manifest_version": 1,
         "run_id": run_id,
         "night": night,
@@ -389,7 +437,38 @@ def build_manifest(*, run_id: str, night: str, started: datetime, settings: Sett
                                      "signed_by": r.get("signer")}
                               for name, r in (handoff or {}).items()},
         "delivery": delivery,
+        "audit": audit,
     }
+    validate_manifest(manifest)
+    return manifest
+
+
+MANIFEST_SCHEMA = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
+"""JSON Schema (Draft 2020-12) of ``manifest.json``: every top-level field, and the
+``audit`` section in full."""
+
+
+def validate_manifest(manifest: dict[str, Any]) -> None:
+    """Check a manifest against :data:`MANIFEST_SCHEMA`.
+
+    Raises:
+        RunFolderError: the first mismatch, with its JSON path (a bug: nothing is
+            published).
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(json.loads(MANIFEST_SCHEMA.read_text()))
+    errors = list(validator.iter_errors(manifest))
+    if errors:
+        e = best_match(errors)            # into anyOf (null or the section): the cause
+        while e.context:
+            e = best_match(e.context)
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise RunFolderError(f"the manifest does not match its schema: {e.message}",
+                             where=f"manifest.json at {where}",
+                             hint=f"{len(errors)} error(s); the schema is "
+                                  f"{MANIFEST_SCHEMA.name}")
 
 
 def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
@@ -421,6 +500,16 @@ def summary_markdown(manifest: dict[str, Any], run_dir: Path) -> str:
                   f"{f['new']:,} new, {f['retired']:,} retired. "
                   f"Community counts: {roster['community_cells_withheld']} of "
                   f"{roster['community_cells']} cells withheld."]
+    audit = manifest.get("audit")
+    if audit:
+        over = audit["over_limit"]
+        lines += ["", f"**Privacy audit** ({audit['records_attacked']:,} of "
+                  f"{audit['night_records']:,} records attacked, limit "
+                  f"{100 * audit['limit']:.2f} %): " + (
+                      f"{len(over)} field(s) or rule(s) over the limit, worst "
+                      + ", ".join(f"{o['name']} {100 * o['share_records']:.1f} %"
+                                  for o in over[:5]) + "." if over
+                      else "no field or blocking rule over the limit.")]
     html = Path(run_dir).resolve() / "match_quality.html"
     if html.exists():
         lines += ["", f"**Match-quality report** for analysts: [match_quality.html]"

@@ -27,6 +27,10 @@ Parts (the JSON's keys; the HTML shows the same figures, one section each):
 7. ``truth`` (synthetic nights only): measured precision, recall and F1 at record,
    person-pair and family level, and the measured precision and recall of the candidate
    pairs at each threshold beside the model's estimates.
+8. ``privacy_audit``: the run's audit stage as the manifest keeps it (share of records and
+   of values each attack on the encodings re-identifies, per field and blocking rule, and
+   which are over ``audit.limit``); null for a run without the stage. A field or rule over
+   the limit is named, with its share, in a warning box at the top of the HTML.
 
 The JSON is versioned (``report_version``) and described by ``SCHEMA_PATH`` (JSON Schema
 2020-12); :func:`write_report` validates before writing. Charts are drawn with matplotlib
@@ -480,6 +484,12 @@ def _blocking(model_json: dict[str, Any]) -> dict[str, Any]:
             "largest_block": max((r["largest_block"] for r in rules), default=0)}
 
 
+def _privacy_audit(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Part 8: the manifest's ``audit`` (aggregate shares only), or None."""
+    audit = manifest.get("audit")
+    return json.loads(json.dumps(audit)) if audit else None
+
+
 # --------------------------------------------------------------------------- 6. nights
 
 
@@ -793,6 +803,13 @@ def _flags(report: dict[str, Any]) -> list[dict[str, str]]:
     if report["blocking"]["capped_rules"]:
         flags.append({"part": "blocking", "message": "Blocks were capped in rule(s) "
                       + ", ".join(report["blocking"]["capped_rules"]) + "."})
+    a = report.get("privacy_audit")
+    if a and a["over_limit"]:
+        flags.append({"part": "privacy_audit", "message":
+                      f"The privacy audit re-identifies more than {100 * a['limit']:.2f} % of "
+                      f"records on {len(a['over_limit'])} field(s) or blocking rule(s), worst "
+                      + ", ".join(f"{o['name']} {100 * o['share_records']:.1f} %"
+                                  for o in a["over_limit"][:3]) + " (part 8)."})
     t = report.get("truth")
     if t and t["at_threshold"] and not t["at_threshold"]["within_target"]:
         flags.append({"part": "truth", "message": "The model's estimated precision or recall "
@@ -850,6 +867,7 @@ def build_report(run_dir: Path, manifest: dict[str, Any], truth: Path | None = N
         "night_over_night": _nights(run_dir, manifest, prev_dir, records),
         "truth": _truth(run_dir, records, pairs, Path(truth), weights)
         if truth is not None else None,
+        "privacy_audit": _privacy_audit(manifest),
     }
     report["flags"] = _flags(report)
     return _clean(report)
@@ -1286,5 +1304,8 @@ def render_html(report: dict[str, Any]) -> str:
     charts = {k: Markup(drawn.get(k, "")) for k in _CHARTS}   # "" : chart without data
     reasons = sorted({k for a in report["headline"]["agencies"].values()
                       for k in a["quarantine_by_reason"]})
+    from hashing.audit.stage import ATTACK_LABELS
+
     return env.get_template(TEMPLATE).render(
-        r=report, charts=charts, figure_labels=_FIGURE_LABELS, reasons=reasons)
+        r=report, charts=charts, figure_labels=_FIGURE_LABELS, reasons=reasons,
+        audit_labels=ATTACK_LABELS)

@@ -93,10 +93,12 @@ def _best(named: dict[str, dict[str, Score]]) -> tuple[str, str, Score]:
 
 def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
                 encoding: Mapping[str, Any], settings: AuditSettings,
-                rng: np.random.Generator, pairs: tuple[np.ndarray, np.ndarray] | None
-                ) -> dict[str, Any]:
+                rng: np.random.Generator, pairs: tuple[np.ndarray, np.ndarray] | None,
+                restarts: int = 4, **options: Any) -> dict[str, Any]:
     """Every attack on one encoded field, scored against its plaintext ``plain`` (one value
-    per record, null where missing)."""
+    per record, null where missing); ``restarts``: of the graph alignment the pattern-mining
+    attack starts from; ``options``: further keyword arguments of
+    :func:`attacks.value_attacks` (the run's stage makes it smaller)."""
     from .._bloom import TOKENIZERS
     from . import attacks as A
 
@@ -141,7 +143,7 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
             t0 = time.perf_counter()
             targets = np.sort(rng.choice(n, min(n, settings.sample_records), replace=False))
             guesses = A.value_attacks(packed, ref, tokenizer, hashes, balanced, flips, rng,
-                                      targets)
+                                      targets, restarts=restarts, **options)
             for variant, guess in guesses.items():
                 detail.setdefault(variant, {})[ref.name] = scored(guess, to_truth, targets)
             seconds["value_attacks"] = seconds.get("value_attacks", 0) + \
@@ -180,8 +182,9 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
 
 def audit_night(records: pa.Table, encoding: Mapping[str, Any],
                 plain: Mapping[str, pa.Array], settings: AuditSettings | None = None,
-                linkage: Any = None, fields: tuple[str, ...] = AUDITED_FIELDS
-                ) -> dict[str, Any]:
+                linkage: Any = None, fields: tuple[str, ...] = AUDITED_FIELDS,
+                *, blocking_records: pa.Table | None = None, restarts: int = 4,
+                **options: Any) -> dict[str, Any]:
     """Run the audit on one night's encoded records.
 
     Args:
@@ -193,16 +196,21 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         linkage: ``[linkage]`` settings (the blocking caps of the candidate pairs); default
             settings when None.
         fields: the fields to audit.
+        blocking_records: the records whose blocking tokens are attacked (default
+            ``records``; the run's stage passes the whole night when ``records`` is a
+            sample, as a token's count in a sample says little of its count in the night).
+        restarts: of the graph alignment behind pattern mining (the run's stage: 1).
+        options: further keyword arguments of :func:`attacks.value_attacks`.
 
     Returns:
         A JSON-able dict of aggregate figures (no value, no record id).
     """
-    from hashing.blocking import RULES
-
     from . import attacks as A
 
     settings = settings or AuditSettings()
     rng = np.random.default_rng(settings.seed)
+    # the rules the agencies encoded (the linkage side blocks on the same columns)
+    rules = [c.removeprefix("blk_") for c in records.column_names if c.startswith("blk_")]
     started = time.perf_counter()
     pairs = None
     if "graph" in settings.attacks:
@@ -210,7 +218,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         from linkage.settings import LinkageSettings
 
         link = linkage or LinkageSettings()
-        cand = candidate_pairs(records, RULES, link.max_block, link.rule_max_block)
+        cand = candidate_pairs(records, rules, link.max_block, link.rule_max_block)
         pairs = (cand.left, cand.right)
     out: dict[str, Any] = {
         "limit": settings.limit, "strict": settings.strict, "records": records.num_rows,
@@ -220,10 +228,11 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
     for name in fields:
         column = records.column(f"enc_{name}")
         out["fields"][name] = audit_field(name, column, plain[name], encoding, settings,
-                                          rng, pairs)
+                                          rng, pairs, restarts, **options)
     if "frequency" in settings.attacks:
-        for rule in RULES:
-            column = records.column(f"blk_{rule}")
+        for rule in rules:
+            column = (records if blocking_records is None else blocking_records
+                      ).column(f"blk_{rule}")
             p_record, expected, distinct = A.token_frequency(column)
             holders = int((pc.list_value_length(column).to_numpy(
                 zero_copy_only=False) > 0).sum())

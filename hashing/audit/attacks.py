@@ -298,7 +298,8 @@ def predicted_dice(value_tokens: np.ndarray, bits: int, hashes: int, balanced: b
 
 def structure_alignment(pool: np.ndarray, ranks: np.ndarray, value_tokens: np.ndarray,
                         bits: int, hashes: int, balanced: bool, *, rounds: int = 30,
-                        spread: float = 3.0, anchors: int = 1000) -> np.ndarray:
+                        spread: float = 3.0, anchors: int = 1000,
+                        sim_ref: np.ndarray | None = None) -> np.ndarray:
     """Graph matching of the recovered filters with the reference values (after Vidanage
     et al.): the similarity graph of the pool's filters (Dice) against the reference
     values' (the Dice their filters would have: :func:`predicted_dice`). Starting from
@@ -308,6 +309,8 @@ def structure_alignment(pool: np.ndarray, ranks: np.ndarray, value_tokens: np.nd
     ranks around its
     frequency rank (``rank / spread`` to ``rank * spread``).
 
+    ``sim_ref``: the values' predicted similarities, when already computed (restarts).
+
     Returns:
         The reference index of each pool filter.
     """
@@ -316,7 +319,8 @@ def structure_alignment(pool: np.ndarray, ranks: np.ndarray, value_tokens: np.nd
     n, r = len(pool), len(value_tokens)
     if n < 3 or r < 3:
         return np.minimum(ranks, r - 1), np.inf
-    sim_ref = predicted_dice(value_tokens, bits, hashes, balanced)
+    if sim_ref is None:
+        sim_ref = predicted_dice(value_tokens, bits, hashes, balanced)
     sim_obs = _dice_matrix(unpack(pool))
     lo = np.maximum(np.floor(ranks / spread).astype(np.int64) - 5, 0)
     hi = np.minimum(np.ceil(ranks * spread).astype(np.int64) + 6, r)
@@ -407,8 +411,8 @@ def value_attacks(packed: np.ndarray, reference: Reference, tokenizer: Callable,
                   hashes: int, balanced: bool, flip_fraction: float,
                   rng: np.random.Generator, targets: np.ndarray, *, candidates: int = 5000,
                   max_pool: int = 500, graph_values: int = 1000, restarts: int = 4,
-                  min_agreement: float = 0.0,
-                  min_dice: float = 0.8) -> dict[str, np.ndarray]:
+                  min_agreement: float = 0.0, min_dice: float = 0.8,
+                  alignment: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """The attacks that first recover the filters of frequent values; guesses for the
     records ``targets`` (indices into ``packed``), by name:
 
@@ -427,6 +431,9 @@ def value_attacks(packed: np.ndarray, reference: Reference, tokenizer: Callable,
       matched with the token sets of the ``candidates`` most common reference values
       (Dice of at least ``min_dice`` on learnt tokens, the more common value on a tie):
       values that are not frequent are re-identified too.
+
+    ``alignment``: keyword arguments of :func:`structure_alignment` (``rounds``,
+    ``anchors``; the run's audit stage makes it smaller).
     """
     nbits = packed.shape[1] * 8
     plain_bits = nbits // 2 if balanced else nbits
@@ -463,14 +470,16 @@ def value_attacks(packed: np.ndarray, reference: Reference, tokenizer: Callable,
     (vrow, vtok), vocab = token_sets(reference.values[:m], tokenizer)
     value_tokens = _incidence(vrow, vtok, (m, len(vocab)))
     g = min(graph_values, m)
-    if len(pool) >= 3:
+    if len(pool) >= 3 and restarts > 0:
         # restarts from jittered ranks; the attacker keeps the alignment that fits best
         best = (None, np.inf)
+        sim_ref = predicted_dice(value_tokens[:g], plain_bits, hashes, balanced) \
+            if g >= 3 else None
         for restart in range(restarts):
             start = rank if restart == 0 else np.argsort(np.argsort(
                 rank * np.exp(rng.normal(0, 0.3, len(rank))), kind="stable"), kind="stable")
             got = structure_alignment(pool, start, value_tokens[:g], plain_bits, hashes,
-                                      balanced)
+                                      balanced, sim_ref=sim_ref, **(alignment or {}))
             if got[1] < best[1]:
                 best = got
         pi = best[0]

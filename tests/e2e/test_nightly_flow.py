@@ -39,7 +39,8 @@ def test_small_night_end_to_end(small_night: Path, prefect_harness, tmp_path: Pa
     assert manifest["outputs"]["quarantine.csv"]["sha256"]
     from hashing import LinkageKey
 
-    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff", "report"]
+    assert manifest["stages"] == ["ingest", "encode", "audit", "link", "publish", "handoff",
+                                  "report"]
     assert manifest["identified_roster"] == {}
     assert manifest["linkage_key_id"] == LinkageKey.load().key_id
     assert {a: e["records"] for a, e in manifest["encoded"].items()} == {

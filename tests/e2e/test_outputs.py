@@ -88,7 +88,8 @@ def test_run_folder_holds_every_output(two_nights: dict) -> None:
         "linkage_records.parquet", "manifest.json", "match_quality.html", "match_quality.json",
         "quarantine.csv", ROSTER])
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["stages"] == ["ingest", "encode", "link", "publish", "handoff", "report"]
+    assert manifest["stages"] == ["ingest", "encode", "audit", "link", "publish", "handoff",
+                                  "report"]
     assert manifest["outputs"]["match_quality.html"]["sha256"]
     for name in ("community_counts.csv", ROSTER, ID_STATE, "identified_roster.navigator_a.enc"):
         assert len(manifest["outputs"][name]["sha256"]) == 64

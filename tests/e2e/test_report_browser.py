@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path("/usr/bin/chromium")
 HEADINGS = ("1. Headline", "2. The fitted model", "3. Match weights and the threshold",
             "4. Persons and families", "5. Blocking", "6. Night over night",
-            "7. Against the synthetic truth")
+            "7. Against the synthetic truth", "8. Privacy audit")
 LOCAL = ("file://", "data:", "about:")
 
 

@@ -407,8 +407,8 @@ def test_html_is_self_contained(nights: dict) -> None:
     assert "@import" not in html and "url(http" not in html
     assert re.findall(r'(?:src|href)="([^"#][^"]*)"', html) == []
     assert html.count("<svg") >= 5
-    assert html.count("How to read this.") == 7
+    assert html.count("How to read this.") == 8
     for heading in ("1. Headline", "2. The fitted model", "3. Match weights and the threshold",
                     "4. Persons and families", "5. Blocking", "6. Night over night",
-                    "7. Against the synthetic truth"):
+                    "7. Against the synthetic truth", "8. Privacy audit"):
         assert f"{heading}</h2>" in html
