@@ -116,6 +116,12 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         compared = family.borrow_family_address(records)
 
         def comparator(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+            if len(left) * SUBSET_RATIO < compared.num_rows:
+                # few pairs (the person check): compare on their records only, so the
+                # cost follows the pairs, not the night's columns
+                rows = np.unique(np.concatenate([left, right]))
+                return compare(compared.take(pa.array(rows)), np.searchsorted(rows, left),
+                               np.searchsorted(rows, right), night.encoding)
             return compare(compared, left, right, night.encoding)
         token_levels = NAME_TOKEN_LEVELS
     seconds: dict[str, float] = {}
@@ -245,6 +251,9 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                               pair_names.value_counts().sort_index().items()})
 
 
+SUBSET_RATIO = 20
+"""Fewer pairs than the night's records over this and they are compared on a table of
+their own records (the comparison is row by row: the levels are the same)."""
 CHECK_ROUNDS = 3
 """Rounds of the person check: a split person is checked again (a split rarely makes a new
 conflict, so one or two rounds settle it)."""
