@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -203,3 +204,33 @@ def read_encoded(path: Path, columns: list[str] | None = None) -> tuple[pa.Table
                 f"{', '.join(ROLES)}", where=str(path),
                 hint="the agency's contract declares its records' roles; re-encode")
     return table, meta
+
+
+# How the linkage side reads a diffused field (``fields.<name>.diffusion`` in the file's
+# encoding settings): the agency side XORs ``t`` keyed bits per output bit after the flips
+# (``hashing._hardening.diffuse``); the distance of two encodings maps back to the distance
+# of their filters before flips and diffusion.
+
+def diffused_distance(d: np.ndarray | float, width: int, t: int) -> np.ndarray:
+    """Expected Hamming distance of two diffused filters whose inputs are ``d`` bits apart
+    (``t`` random taps per output bit: an output bit differs when an odd number of its
+    taps do)."""
+    p = np.asarray(d, dtype=np.float64) / width
+    return 0.5 * width * (1.0 - (1.0 - 2.0 * p) ** t)
+
+
+def undiffused_distance(h: np.ndarray, width: int, t: int, flips: int = 0) -> np.ndarray:
+    """Estimated Hamming distance of two records' filters before their flips and the
+    diffusion, from the observed distance ``h`` of their encodings (``width`` bits; each
+    record took ``flips`` flips, then the diffusion with ``t`` taps): :func:`diffused_distance`
+    is inverted first, then the flips' noise is taken off (each bit differs by flips with
+    probability ``q = 2 r (1 - r)``, ``r = flips / width``, so the flipped filters differ
+    with ``p (1 - 2 q) + q``). With ``t = 0`` only the flips are taken off. Distances at or
+    beyond saturation come back as ``width / 2`` (the values look unrelated)."""
+    h = np.asarray(h, dtype=np.float64)
+    p = np.clip(h / width, 0.0, 0.5)
+    if t > 1:
+        p = 0.5 * (1.0 - (1.0 - 2.0 * p) ** (1.0 / t))
+    r = flips / width
+    q = 2.0 * r * (1.0 - r)
+    return np.clip((p - q) / (1.0 - 2.0 * q), 0.0, 0.5) * width

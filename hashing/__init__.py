@@ -69,7 +69,8 @@ def _fixed_binary(rows: np.ndarray, valid: np.ndarray) -> pa.Array:
 def _encode_field(index: int, name: str, tokenizer: str, value: pa.Array,
                   record_seed: np.ndarray, key: LinkageKey, settings: EncodingSettings
                   ) -> pa.Array:
-    """One ``enc_<name>`` column: filters of distinct values, gathered, then flipped."""
+    """One ``enc_<name>`` column: filters of distinct values, gathered, flipped, then
+    diffused where the settings say so."""
     bits, hashes = settings.filters[name]
     codes, uniques = _factorize(value)
     perm = _hardening.secret_permutation(key.derive(Purpose.PERMUTATION, name),
@@ -88,6 +89,10 @@ def _encode_field(index: int, name: str, tokenizer: str, value: pa.Array,
         rows[valid] = filters[codes[valid]]
         if n_flips:
             rows[valid] = _hardening.flip_bits(rows[valid], seeds, n_flips)
+    t = settings.diffused(name)
+    if t:   # after the flips: each flip spreads over about t bits (benchmarks README)
+        rows[valid] = _hardening.diffuse(rows[valid], _hardening.field_diffusion(
+            key, name, filters.shape[1] * 8, t, perm))
     return _fixed_binary(rows, valid)
 
 

@@ -68,6 +68,11 @@ class EncodingSettings:
         flip_fields: fields whose filters get record-level random flips.
         blocking: blocking rule name -> the parts its tokens combine
             (:data:`hashing.blocking.PARTS`); the default suits the agency nights.
+        diffusion: taps per output bit of the keyed linear diffusion (each bit of a
+            record's balanced, flipped filter replaced by the XOR of ``diffusion`` of its
+            bits); 0 turns it off. The linkage side must invert it to read distances
+            (:func:`data_contracts.encoded.undiffused_distance`).
+        diffusion_fields: fields whose filters are diffused.
     """
 
     key_file: str = ""
@@ -79,6 +84,9 @@ class EncodingSettings:
     flip_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name", "name_pair",
                                     "first_keys",
                                     "last_words", "dob", "ssn", "street", "zip", "yob")
+    diffusion: int = 0
+    diffusion_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name",
+                                         "name_pair", "first_keys", "last_words")
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""
@@ -104,8 +112,18 @@ class EncodingSettings:
         bad = [f for f in self.flip_fields if f not in FIELD_NAMES]
         if bad:
             problems.append(f"flip_fields: unknown field {bad[0]}")
+        if (isinstance(self.diffusion, bool) or not isinstance(self.diffusion, int)
+                or self.diffusion == 1 or not 0 <= self.diffusion <= 16):
+            problems.append("diffusion: must be 0 (off) or 2 to 16 taps per bit")
+        bad = [f for f in self.diffusion_fields if f not in FIELD_NAMES]
+        if bad:
+            problems.append(f"diffusion_fields: unknown field {bad[0]}")
         problems += rule_problems(self.blocking)
         return problems
+
+    def diffused(self, name: str) -> int:
+        """Taps per bit of the diffusion of ``enc_<name>`` (0: not diffused)."""
+        return self.diffusion if name in self.diffusion_fields else 0
 
     def encoded_bits(self, name: str) -> int:
         """Length in bits of ``enc_<name>`` as stored (doubled by balancing)."""
@@ -117,7 +135,13 @@ class EncodingSettings:
         d.pop("key_file")
         if self.blocking == {r: list(p) for r, p in DEFAULT_RULES.items()}:
             d.pop("blocking")   # default rules: the fingerprint files had before the setting
+        if not self.diffusion:
+            # Off: recorded as absent, so files encoded without diffusion keep the
+            # fingerprint they had before the setting existed.
+            d.pop("diffusion")
+            d.pop("diffusion_fields")
         d["fields"] = {f.name: {"tokenizer": f.tokenizer, "bits": self.encoded_bits(f.name)}
+                       | ({"diffusion": self.diffused(f.name)} if self.diffused(f.name) else {})
                        for f in FIELDS}
         return json.loads(json.dumps(d))
 

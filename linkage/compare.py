@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from data_contracts.encoded import undiffused_distance
+
 from . import _bits, _records
 from .blocking import shares_token
 
@@ -187,6 +189,7 @@ class FieldCodec:
     bits: int
     hashes: int
     flips: int
+    diffusion: int = 0
 
     @classmethod
     def from_encoding(cls, encoding: Mapping[str, Any], name: str) -> FieldCodec:
@@ -194,7 +197,8 @@ class FieldCodec:
         hashes = int(encoding["filters"][name][1])
         flips = (int(round(float(encoding["flip_fraction"]) * bits))
                  if name in encoding.get("flip_fields", ()) else 0)
-        return cls(bits=bits, hashes=hashes, flips=flips)
+        return cls(bits=bits, hashes=hashes, flips=flips,
+                   diffusion=int(encoding["fields"][name].get("diffusion", 0)))
 
 
 def token_distance(records: pa.Table, name: str, codec: FieldCodec, left: np.ndarray,
@@ -205,11 +209,16 @@ def token_distance(records: pa.Table, name: str, codec: FieldCodec, left: np.nda
     Two encodings of one value differ in about ``2 f (1 - f / bits)`` bits after each took
     ``f`` random flips; each token in the symmetric difference adds ``hashes`` bits to the
     underlying filter's distance, doubled by balancing, and a flip lands on one of them and
-    cancels it with probability ``2 f / bits``.
+    cancels it with probability ``2 f / bits``. A diffused field's distance is first mapped
+    back to its filters' distance before flips and diffusion
+    (:func:`data_contracts.encoded.undiffused_distance`).
     """
     filters, valid = _bits.filter_words(records.column(f"enc_{name}"))
     h = _bits.hamming(filters, valid, left, right).astype(np.float32)
     f, bits = codec.flips, codec.bits
+    if codec.diffusion:
+        d = undiffused_distance(h, bits, codec.diffusion, f) / (2.0 * codec.hashes)
+        return np.where(h < 0, np.nan, d).astype(np.float32)
     noise = 2.0 * f * (1.0 - f / bits)
     per_token = 2.0 * codec.hashes * (1.0 - 2.0 * f / bits)
     d = np.maximum(h - noise, 0.0) / per_token

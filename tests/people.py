@@ -50,9 +50,11 @@ def persons(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return out[list(PERSON_COLUMNS)]
 
 
-def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]]) -> Any:
+def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]],
+                    settings: Any = None) -> Any:
     """A synthetic night's extracts plus hand-made rows per agency (:func:`persons`),
-    encoded with a fixed test key and linked: the :class:`linkage.link.LinkResult`."""
+    encoded with a fixed test key (and ``settings``, default the defaults) and linked:
+    the :class:`linkage.link.LinkResult`."""
     import pyarrow as pa
 
     from data_contracts import find_extracts, load_extract, parse_night
@@ -61,6 +63,7 @@ def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]]) -> Any:
     from linkage.link import link_records
 
     key = LinkageKey.from_bytes(bytes(range(32)))
+    settings = settings or EncodingSettings()
     night, paths = find_extracts(folder)
     tables = []
     for agency, path in paths.items():
@@ -69,9 +72,9 @@ def link_night_with(folder: Any, hand: dict[str, list[dict[str, Any]]]) -> Any:
             extra = persons([{"agency": agency, **r} for r in hand[agency]])
             frame = pd.concat([frame, extra.astype(frame.dtypes.to_dict())],
                               ignore_index=True)
-        tables.append(encode_extract(frame, key, EncodingSettings(), {}))
+        tables.append(encode_extract(frame, key, settings, {}))
     return link_records(EncodedNight(records=pa.concat_tables(tables), key_id=key.key_id,
-                                     encoding=EncodingSettings().describe(), night=night,
+                                     encoding=settings.describe(), night=night,
                                      agencies=tuple(paths)))
 
 
