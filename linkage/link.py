@@ -200,7 +200,8 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                            unique)
         families = cluster.families(records, person)
         s_left, s_right, s_prob, s_weight = _merge_scored(
-            records.num_rows, (pairs.left, pairs.right, prob, weight), (fl, fr, fprob, fweight))
+            records.num_rows, (pairs.left, pairs.right, prob, weight), (fl, fr, fprob, fweight),
+            threshold)
         # the estimates speak for every pair the stage scored and every link it made
         at = estimates_at(s_prob, [threshold])[0]
         f1 = 2 * at["est_precision"] * at["est_recall"] / \
@@ -318,12 +319,16 @@ def _within_families(records: pa.Table, families: np.ndarray, comparator: Compar
     return fl, fr, prob, weight, conflict
 
 
-def _merge_scored(n: int, first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...]
-                  ) -> tuple[np.ndarray, ...]:
+def _merge_scored(n: int, first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...],
+                  threshold: float = 1.0) -> tuple[np.ndarray, ...]:
     """The blocking's candidates (``first``: left, right, probability, weight, sorted by
     pair as :func:`linkage.blocking.candidate_pairs` gives them) with the second pass's
     pairs (``second``, ``left < right``): a pair in both keeps its higher probability (and
-    that pass's weight); the others are appended. A lookup of the few second-pass pairs in
+    that pass's weight), unless the first pass already linked it (at ``threshold``): the
+    family context the second pass scores it in then rests on that very link, and its
+    near-certain probability would only inflate the estimates (on the city profile the
+    strangers' links read 0.5-0.95 in the first pass, 1.0 in the second); the others are
+    appended. A lookup of the few second-pass pairs in
     the sorted candidates, not a sort of all of them (14 million on a statewide night)."""
     left, right, prob, weight = first
     fl, fr, fprob, fweight = second
@@ -332,7 +337,7 @@ def _merge_scored(n: int, first: tuple[np.ndarray, ...], second: tuple[np.ndarra
     pos = np.minimum(np.searchsorted(key, fkey), max(len(key) - 1, 0))
     hit = (key[pos] == fkey) if len(key) else np.zeros(len(fkey), bool)
     prob, weight = prob.copy(), weight.copy()
-    better = hit & (fprob > prob[pos])
+    better = hit & (fprob > prob[pos]) & (prob[pos] < threshold)
     prob[pos[better]], weight[pos[better]] = fprob[better], fweight[better]
     new = ~hit
     return (np.concatenate([left, fl[new]]), np.concatenate([right, fr[new]]),

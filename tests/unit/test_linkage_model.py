@@ -292,6 +292,13 @@ def test_second_pass_pairs_merge_into_the_sorted_candidates() -> None:
     assert list(zip(left.tolist(), right.tolist(), prob.tolist(), weight.tolist())) == [
         (0, 5, 0.2, -2.0), (1, 3, 0.9, 3.0), (2, 9, 0.8, 2.0), (4, 7, 0.7, 1.5)]
     assert first[2].tolist() == [0.2, 0.9, 0.0]             # the inputs are left alone
+    # a pair the first pass already linked keeps its first-pass probability: the second
+    # pass's family context rests on that link (2-9 at 0.6 is linked at 0.5)
+    first = (first[0], first[1], np.array([0.2, 0.9, 0.6]), first[3])
+    _, _, prob, _ = _merge_scored(n, first, second, threshold=0.5)
+    assert prob.tolist() == [0.2, 0.9, 0.6, 0.7]
+    _, _, prob, _ = _merge_scored(n, first, second, threshold=0.7)
+    assert prob.tolist() == [0.2, 0.9, 0.8, 0.7]
 
 
 def _with_and_without_name_yob(rows: list[dict], field: str, monkeypatch: pytest.MonkeyPatch
