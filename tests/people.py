@@ -100,3 +100,23 @@ def records_table(rows: list[tuple], declared: dict[str, Any] | None = None) -> 
         "activity_date": pa.array([dt.date(2026, 11, d) for d in cols[6]], pa.date32()),
         **declared,
     })
+
+
+def random_ssn(rng: np.random.Generator) -> str:
+    return f"{rng.integers(100, 665)}{rng.integers(10, 99)}{rng.integers(1000, 9999)}"
+
+
+def random_dob(rng: np.random.Generator) -> str:
+    return f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+
+
+def across_state(out: dict[str, list[dict[str, Any]]], i: int, tag: str,
+                 name: dict[str, str], dob: str, dhs_ssn: str | None,
+                 dpscs_ssn: str | None) -> None:
+    """Add a DHS record in Baltimore (21218) and a DPSCS record in Cumberland (21502), 200
+    miles apart, with one name and birth date: ids ``C<tag><i>`` and ``<tag><i>``."""
+    out["DHS"].append(dict(id=f"C{tag}{i:07d}", group=f"K{tag}{i:06d}", dob=dob, ssn=dhs_ssn,
+                           number=str(10 + i), street="HARFORD RD", zip="21218", **name))
+    out["DPSCS"].append(dict(id=f"{tag}{i:06d}", agency="DPSCS", group=f"{tag}{i:06d}",
+                             relationship="SELF", dob=dob, ssn=dpscs_ssn,
+                             number=str(500 + i), street="NATIONAL HWY", zip="21502", **name))

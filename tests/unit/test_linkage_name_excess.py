@@ -14,17 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from people import link_night_with
+from people import across_state, link_night_with, random_dob, random_ssn
 
 from linkage.link import LinkResult
 from linkage.model import N_RARITY
 
 REFUTED = 80             # look-alike pairs with an SSN on both sides (they differ)
 UNREFUTED = 40           # the same, one side without an SSN
-
-
-def _ssn(rng: np.random.Generator) -> str:
-    return f"{rng.integers(100, 665)}{rng.integers(10, 99)}{rng.integers(1000, 9999)}"
 
 
 def _look_alikes(seed: int = 9) -> dict[str, list[dict]]:
@@ -36,14 +32,9 @@ def _look_alikes(seed: int = 9) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"DHS": [], "DJS": [], "DPSCS": []}
     for i in range(n):
         name = dict(first=str(first[i]), last=str(last[i]), sex="F")
-        dob = f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
-        out["DHS"].append(dict(id=f"C96{i:07d}", group=f"K96{i:06d}", dob=dob,
-                               ssn=_ssn(rng) if i < REFUTED else None, number=str(10 + i),
-                               street="HARFORD RD", zip="21218", **name))
-        out["DPSCS"].append(dict(id=f"96{i:06d}", agency="DPSCS", group=f"96{i:06d}",
-                                 relationship="SELF", dob=dob, ssn=_ssn(rng),
-                                 number=str(500 + i), street="NATIONAL HWY", zip="21502",
-                                 **name))
+        dob = random_dob(rng)
+        across_state(out, i, "96", name, dob, random_ssn(rng) if i < REFUTED else None,
+                     random_ssn(rng))
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from people import link_night_with
+from people import across_state, link_night_with, random_dob, random_ssn
 
 from linkage.link import LinkResult
 
@@ -23,10 +23,6 @@ COMMON_FIRST = ("JAMES", "MICHAEL", "ROBERT", "JOHN", "DAVID")
 COMMON_LAST = ("SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES")
 STRANGERS = 300          # pairs; the first half carry an SSN on both sides (they differ)
 MOVERS = 40              # rare-named people with a DHS and a DPSCS record
-
-
-def _ssn(rng: np.random.Generator) -> str:
-    return f"{rng.integers(100, 665)}{rng.integers(10, 99)}{rng.integers(1000, 9999)}"
 
 
 def _hand_made(seed: int = 5) -> dict[str, list[dict]]:
@@ -38,24 +34,13 @@ def _hand_made(seed: int = 5) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"DHS": [], "DJS": [], "DPSCS": []}
     for i in range(STRANGERS):
         name = dict(first=COMMON_FIRST[i % 5], last=COMMON_LAST[(i // 5) % 5])
-        dob = f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        dob = random_dob(rng)
         with_ssn = i < STRANGERS // 2
-        out["DHS"].append(dict(id=f"C97{i:07d}", group=f"K97{i:06d}", dob=dob,
-                               ssn=_ssn(rng) if with_ssn else None, number=str(10 + i),
-                               street="HARFORD RD", zip="21218", **name))
-        out["DPSCS"].append(dict(id=f"97{i:06d}", agency="DPSCS", group=f"97{i:06d}",
-                                 relationship="SELF", dob=dob,
-                                 ssn=_ssn(rng) if with_ssn else None, number=str(500 + i),
-                                 street="NATIONAL HWY", zip="21502", **name))
+        across_state(out, i, "97", name, dob, random_ssn(rng) if with_ssn else None,
+                     random_ssn(rng) if with_ssn else None)
     for i in range(MOVERS):
         name = dict(first=str(rare_first[i]), last=str(rare_last[i]))
-        dob = f"{rng.integers(1960, 2000)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
-        out["DHS"].append(dict(id=f"C98{i:07d}", group=f"K98{i:06d}", dob=dob,
-                               number=str(10 + i), street="HARFORD RD", zip="21218", **name))
-        out["DPSCS"].append(dict(id=f"98{i:06d}", agency="DPSCS", group=f"98{i:06d}",
-                                 relationship="SELF", dob=dob, ssn=_ssn(rng),
-                                 number=str(500 + i), street="NATIONAL HWY", zip="21502",
-                                 **name))
+        across_state(out, i, "98", name, random_dob(rng), None, random_ssn(rng))
     return out
 
 
