@@ -73,13 +73,13 @@ def test_every_run_audits_into_manifest_report_and_artifact(
     assert set(audit["blocking"]) == {"ssn", "dob_name", "name_yob", "name_area", "name",
                                       "address", "dob_area", "number_zip"}
     first = audit["fields"]["first_name"]
-    # pattern mining reads first names back under the default hardening: far over 1 %
-    # (the attack is a search: on some keys it finds less, never under the limit here)
-    assert first["over_limit"]
-    assert first["by_attack"]["pattern_mining"] > 0.01
+    # every field gets both attacks; which fields exceed the limit depends on the key (the
+    # alignment behind pattern mining is a search that fails under some keys: first names
+    # read back 89-94 % under most, 0.3 % under one), but at the default hardening several
+    # always do
+    assert set(first["by_attack"]) >= {"pattern_mining", "frequency_denoising"}
     over = {o["name"]: o for o in audit["over_limit"]}
-    assert "first_name" in over and all(
-        o["share_records"] > 0.01 for o in audit["over_limit"])
+    assert len(over) >= 3 and all(o["share_records"] > 0.01 for o in audit["over_limit"])
     assert [o["share_records"] for o in audit["over_limit"]] == sorted(
         (o["share_records"] for o in audit["over_limit"]), reverse=True)
     assert not audit["fields"]["ssn"]["over_limit"]
@@ -112,7 +112,9 @@ def test_every_run_audits_into_manifest_report_and_artifact(
 
     # the Prefect artifact
     artifact = _artifact(run_dir.name)
-    assert f"| first_name | pattern mining | night | " \
+    from hashing.audit.stage import ATTACK_LABELS
+
+    assert f"| first_name | {ATTACK_LABELS[first['worst']['attack']]} | night | " \
            f"{100 * first['worst']['share_records']:.2f} %" in artifact
     assert "**OVER**" in artifact
 
