@@ -184,7 +184,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
                 plain: Mapping[str, pa.Array], settings: AuditSettings | None = None,
                 linkage: Any = None, fields: tuple[str, ...] = AUDITED_FIELDS,
                 *, blocking_records: pa.Table | None = None, restarts: int = 4,
-                **options: Any) -> dict[str, Any]:
+                blocking: bool = True, **options: Any) -> dict[str, Any]:
     """Run the audit on one night's encoded records.
 
     Args:
@@ -199,7 +199,9 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         blocking_records: the records whose blocking tokens are attacked (default
             ``records``; the run's stage passes the whole night when ``records`` is a
             sample, as a token's count in a sample says little of its count in the night).
-        restarts: of the graph alignment behind pattern mining (the run's stage: 1).
+        restarts: of the graph alignment behind pattern mining (the run's stage: 4).
+        blocking: attack the blocking rules' tokens too (a second draw of the stage skips
+            them: they are the whole night's either way).
         options: further keyword arguments of :func:`attacks.value_attacks`.
 
     Returns:
@@ -229,7 +231,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         column = records.column(f"enc_{name}")
         out["fields"][name] = audit_field(name, column, plain[name], encoding, settings,
                                           rng, pairs, restarts, **options)
-    if "frequency" in settings.attacks:
+    if "frequency" in settings.attacks and blocking:
         for rule in rules:
             column = (records if blocking_records is None else blocking_records
                       ).column(f"blk_{rule}")

@@ -8,8 +8,9 @@ nothing and returns aggregate shares only (:func:`summarize`: per field and bloc
 the share of records and of distinct values re-identified, the worst attack, whether it
 is over ``[audit] limit``). No value, record id or token leaves it.
 
-The stage is bounded so that it costs a fraction of a run: the fields are attacked on a
-uniform sample of ``run_records`` records of the night with ``run_attacks`` (default the
+The stage is bounded so that it costs a fraction of a run: the fields are attacked on two
+uniform samples of ``run_records`` records of the night (:data:`RUN_DRAWS`, the better
+result per field) with ``run_attacks`` (default the
 frequency attacks and pattern mining, the strongest on this encoding), against the night's
 own ranking (the strongest reference), reading back ``run_sample_records`` records, with
 a smaller alignment behind pattern mining (:data:`RUN_ATTACK_SIZE`); the blocking rules'
@@ -51,6 +52,13 @@ start first names read back 0.4 % on one seed and 96 % on the next; with two, la
 on a small night read back 1.7-4.4 % under four keys of six and 70 % under the others
 (and once first names 2.6 %); with four, 0.60-0.75 under seven keys of eight, first names
 0.89-0.94 under all eight (1.3-1.8 s on a 10,000-record sample)."""
+
+
+RUN_DRAWS = 2
+"""Independent samples of the night the stage attacks; per field the better result counts,
+as an attacker would retry. The alignment's failures follow the sample, not the key: on a
+small night under ten keys one draw read first or last names back at 1.5-3.9 % (the others
+61-94 %) in 5 of 20 field-draws, never both draws of one field."""
 
 
 def _plain_values(persons: Mapping[str, Path], ids: pa.Table) -> dict[str, pa.Array]:
@@ -103,16 +111,32 @@ def run_audit(persons: Mapping[str, Path], encoded: Mapping[str, Path], settings
     night = read_night({a: Path(p) for a, p in encoded.items()})
     records = night.records
     total = records.num_rows
-    rng = np.random.default_rng(cfg.seed)
-    if cfg.run_records and total > cfg.run_records:
-        rows = np.sort(rng.choice(total, cfg.run_records, replace=False))
-        sample = records.take(pa.array(rows))
-    else:
-        sample = records
-    plain = _plain_values(persons, sample.select(["agency", "record_id"]))
-    result = audit_night(sample, night.encoding, plain, cfg.for_run(), settings.linkage,
-                         fields, blocking_records=records, **RUN_ATTACK_SIZE)
+    draws = RUN_DRAWS if cfg.run_records and total > cfg.run_records else 1
+    result: dict[str, Any] | None = None
+    for draw in range(draws):
+        if draws > 1:
+            rng = np.random.default_rng(cfg.seed + draw)
+            rows = np.sort(rng.choice(total, cfg.run_records, replace=False))
+            sample = records.take(pa.array(rows))
+        else:
+            sample = records
+        plain = _plain_values(persons, sample.select(["agency", "record_id"]))
+        got = audit_night(sample, night.encoding, plain, cfg.for_run(), settings.linkage,
+                          fields, blocking_records=records, blocking=draw == 0,
+                          **RUN_ATTACK_SIZE)
+        if result is None:
+            result = got
+            continue
+        for name, field in got["fields"].items():   # per field the better attack counts
+            if _worst_share(field) > _worst_share(result["fields"][name]):
+                result["fields"][name] = field
+    assert result is not None
     return summarize(result, night_records=total, seconds=time.perf_counter() - started)
+
+
+def _worst_share(field: Mapping[str, Any]) -> float:
+    worst = field.get("worst")
+    return float(worst["records"]) if worst and worst.get("attack") else 0.0
 
 
 def _entry(kind: str, name: str, r: Mapping[str, Any], limit: float) -> dict[str, Any]:
