@@ -206,6 +206,16 @@ def read_encoded(path: Path, columns: list[str] | None = None) -> tuple[pa.Table
     return table, meta
 
 
+MAX_BLOCKING_RULES = 16
+"""Blocking rules one file may carry (the linkage side keeps a bit per rule for a pair)."""
+
+
+def block_rules(table: pa.Table) -> list[str]:
+    """The blocking rules an encoded table carries (``blk_<rule>`` columns, in file order):
+    whatever the agencies' encoding settings declared."""
+    return [c.removeprefix("blk_") for c in table.column_names if c.startswith("blk_")]
+
+
 # How the linkage side reads a diffused field (``fields.<name>.diffusion`` in the file's
 # encoding settings): the agency side XORs ``t`` keyed bits per output bit after the flips
 # (``hashing._hardening.diffuse``); the distance of two encodings maps back to the distance

@@ -44,6 +44,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_contracts.encoded import MAX_BLOCKING_RULES
+
 from ._kernels import siphash24_rows, siphash_strings
 
 PARTS: dict[str, str] = {
@@ -162,7 +164,9 @@ def _lists(rec: np.ndarray, tokens: np.ndarray, n: int) -> pa.ListArray:
 
 def rule_problems(rules: dict[str, list[str] | tuple[str, ...]]) -> list[str]:
     """Problems with a rule set, as ``rule: what is wrong`` strings."""
-    problems = [] if 0 < len(rules) <= 16 else ["blocking: name 1 to 16 rules (the linkage side keeps a bit per rule)"]
+    problems = [] if 0 < len(rules) <= MAX_BLOCKING_RULES else [
+        f"blocking: name 1 to {MAX_BLOCKING_RULES} rules (the linkage side keeps a bit per "
+        "rule)"]
     for rule, parts in rules.items():
         if not rule.isidentifier():
             problems.append(f"blocking.{rule}: a rule name is letters, digits and _")

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_contracts.encoded import MAX_BLOCKING_RULES
+
 from ._bits import njit
 
 
@@ -96,23 +98,13 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
 
 
-MAX_RULES = 16
-"""Rules one night may block on (a bit each in a pair's rule mask)."""
-
-
-def block_rules(records: pa.Table) -> list[str]:
-    """The blocking rules the agencies encoded (``blk_<rule>`` columns, in file order): the
-    linkage side blocks on whatever rules the encoding settings declared."""
-    return [c.removeprefix("blk_") for c in records.column_names if c.startswith("blk_")]
-
-
 def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 200,
                     rule_max_block: Mapping[str, int] | None = None) -> CandidatePairs:
     """Union of the blocking rules' candidate pairs.
 
     Args:
         records: encoded records (``blk_<rule>`` columns of list<uint64>).
-        rules: rule names to use (at most :data:`MAX_RULES`), e.g. ``("ssn", "dob_name")``.
+        rules: rule names to use (at most ``MAX_BLOCKING_RULES``), e.g. ``("ssn", "dob_name")``.
         max_block: largest block expanded into pairs.
         rule_max_block: a smaller cap for some rules (a statewide name rule: its blocks
             grow with the state, and its pairs quadratically).
@@ -120,8 +112,8 @@ def candidate_pairs(records: pa.Table, rules: Sequence[str], max_block: int = 20
     Returns:
         The candidate pairs with their rule masks and per-rule statistics.
     """
-    if len(rules) > MAX_RULES:
-        raise ValueError(f"at most {MAX_RULES} blocking rules (one bit each)")
+    if len(rules) > MAX_BLOCKING_RULES:
+        raise ValueError(f"at most {MAX_BLOCKING_RULES} blocking rules (one bit each)")
     n = records.num_rows
     keys, bits, stats = [], [], []
     for i, rule in enumerate(rules):

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from data_contracts.encoded import block_rules
+
 from . import cluster, family
-from .blocking import block_pairs, block_rules, candidate_pairs
+from .blocking import block_pairs, candidate_pairs
 from .compare import NAME_TOKEN_LEVELS, compare
 from .inputs import EncodedNight
 from .model import Comparator, FSModel, choose_threshold, estimates_at, fit, relatives_model, score

@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_contracts.encoded import block_rules
 from data_contracts.errors import SstError
 
 from ..settings import FIELDS
@@ -212,7 +213,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
     settings = settings or AuditSettings()
     rng = np.random.default_rng(settings.seed)
     # the rules the agencies encoded (the linkage side blocks on the same columns)
-    rules = [c.removeprefix("blk_") for c in records.column_names if c.startswith("blk_")]
+    rules = block_rules(records)
     started = time.perf_counter()
     pairs = None
     if "graph" in settings.attacks:

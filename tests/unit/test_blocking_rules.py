@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from people import persons
 
+from data_contracts.encoded import block_rules
 from hashing import EncodingSettings, LinkageKey, encode_extract
 from hashing.blocking import DEFAULT_RULES, blocking_tokens, rule_problems
 from hashing.values import field_values
-from linkage.blocking import block_rules, candidate_pairs
+from linkage.blocking import candidate_pairs
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
 
