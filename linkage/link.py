@@ -278,13 +278,29 @@ def _person_conflicts(records: pa.Table, person: np.ndarray, comparator: Compara
                                  MAX_PERSON_CHECK)
     if not len(left):
         return left, right, 0
+    gamma = _compared(comparator, left, right)
+    _, _, bad = _scored(records, left, right, gamma, model, model, threshold, unique)
+    return left[bad], right[bad], len(left)
+
+
+def _compared(comparator: Comparator, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Agreement levels of pairs found after the first pass (co-parents' surnames
+    dropped, as for the candidates)."""
     gamma = comparator(left, right)
     family.drop_surname_of_coparents(gamma)
-    _, prob = score(model, gamma)
+    return gamma
+
+
+def _scored(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
+            scoring: FSModel, model: FSModel, threshold: float, unique: tuple[str, ...]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weight and probability of the pairs under ``scoring`` (0 where they can never be
+    one person), and which of them conflict (:func:`linkage.cluster.cannot_link`,
+    :func:`linkage.cluster.conflicts` on ``model``'s weights)."""
+    weight, prob = score(scoring, gamma)
     never = cluster.cannot_link(records, left, right, unique)
-    bad = never | cluster.conflicts(gamma, model.weights(), np.where(never, 0.0, prob),
-                                    threshold)
-    return left[bad], right[bad], len(left)
+    prob = np.where(never, 0.0, prob)
+    return weight, prob, never | cluster.conflicts(gamma, model.weights(), prob, threshold)
 
 
 MIN_WITHIN = 50
@@ -311,13 +327,9 @@ def _within_families(records: pa.Table, families: np.ndarray, comparator: Compar
     fl, fr = family.within_family_pairs(records, families)
     if len(fl) < MIN_WITHIN:
         return None
-    gamma = comparator(fl, fr)
-    family.drop_surname_of_coparents(gamma)
+    gamma = _compared(comparator, fl, fr)
     within, model.sessions["within families"] = relatives_model(model, gamma)
-    weight, prob = score(within, gamma)
-    never = cluster.cannot_link(records, fl, fr, unique)
-    prob = np.where(never, 0.0, prob)
-    conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
+    weight, prob, conflict = _scored(records, fl, fr, gamma, within, model, threshold, unique)
     return fl, fr, prob, weight, conflict
 
 
