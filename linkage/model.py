@@ -429,6 +429,22 @@ def rarity(gamma: np.ndarray) -> np.ndarray:
     return (gamma[:, FIRST].astype(np.int64) - F_EXACT) + (gamma[:, LAST] - L_EXACT)
 
 
+def _namesake_pairs(gamma: np.ndarray, cross: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which pairs of two family groups agree exactly on both names, each pair's SSN level
+    and its names' rarity group."""
+    return cross & namesakes(gamma), gamma[:, SSN], rarity(gamma)
+
+
+def _mistyped_ssn_matches(sel: np.ndarray, ssn: np.ndarray, group: np.ndarray,
+                          m: list[np.ndarray]) -> np.ndarray:
+    """Per rarity group, the matches expected among the pairs of ``sel`` whose SSNs differ
+    (a mistyped or borrowed SSN): those whose SSNs agree, times ``m`` of a different SSN
+    over ``m`` of the same."""
+    confirmed = np.bincount(group[sel & (ssn == SSN_EXACT)], minlength=N_RARITY)
+    return confirmed * float(m[SSN][SSN_DIFFERENT] / max(m[SSN][SSN_EXACT], 1e-12))
+
+
 def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
                  u: list[np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Levels of the :data:`GIVEN_NAMES` comparisons among non-matches whose first and
@@ -443,8 +459,7 @@ def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
     with a mistyped or borrowed SSN among them (expected from the pairs whose names and
     SSN agree, and ``m`` of SSN) are taken off at ``m``. Returns the estimates (none
     below :data:`MIN_NAMESAKES` pairs) and what was seen, for the report."""
-    ssn, group = gamma[:, SSN], rarity(gamma)
-    names = cross & namesakes(gamma)
+    names, ssn, group = _namesake_pairs(gamma, cross)
     out: dict[str, np.ndarray] = {}
     seen: dict[str, Any] = {"pairs": int((names & (ssn == SSN_DIFFERENT)).sum()),
                             "iterations": 0, "converged": True, "estimated": []}
@@ -458,8 +473,7 @@ def _given_names(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
         k = len(u[j])
         counts = np.bincount(group[refuted] * k + g[refuted], minlength=N_RARITY * k
                              ).reshape(N_RARITY, k).astype(np.float64)
-        confirmed = np.bincount(group[compared & (ssn == SSN_EXACT)], minlength=N_RARITY)
-        matches = confirmed * float(m[SSN][SSN_DIFFERENT] / max(m[SSN][SSN_EXACT], 1e-12))
+        matches = _mistyped_ssn_matches(compared, ssn, group, m)
         counts = np.maximum(counts - matches[:, None] * m[j][None, :], 0.0) + \
             NAMESAKE_PRIOR * u[j][None, :]
         out[name] = counts / counts.sum(axis=1, keepdims=True)
@@ -484,11 +498,9 @@ def _namesake_excess(gamma: np.ndarray, cross: np.ndarray, m: list[np.ndarray],
     both records carry an SSN). Blocking caps on common names only undercount, so the
     estimate errs towards no change; a group needs :data:`MIN_REFUTED` refuted pairs, and
     the count is taken two standard errors low."""
-    names = cross & namesakes(gamma)
-    ssn, group = gamma[:, SSN], rarity(gamma)
+    names, ssn, group = _namesake_pairs(gamma, cross)
     refuted = np.bincount(group[names & (ssn == SSN_DIFFERENT)], minlength=N_RARITY)
-    confirmed = np.bincount(group[names & (ssn == SSN_EXACT)], minlength=N_RARITY)
-    matches = confirmed * float(m[SSN][SSN_DIFFERENT] / max(m[SSN][SSN_EXACT], 1e-12))
+    matches = _mistyped_ssn_matches(names, ssn, group, m)
     observed = np.maximum(refuted - matches - 2.0 * np.sqrt(refuted), 0.0)
     expected = np.zeros(N_RARITY)
     for f in range(F_EXACT, COMPARISONS[FIRST].n_levels):
