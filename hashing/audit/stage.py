@@ -111,16 +111,20 @@ def run_audit(persons: Mapping[str, Path], encoded: Mapping[str, Path], settings
     night = read_night({a: Path(p) for a, p in encoded.items()})
     records = night.records
     total = records.num_rows
-    draws = RUN_DRAWS if cfg.run_records and total > cfg.run_records else 1
+    if cfg.run_records and total > cfg.run_records:
+        samples = [np.sort(np.random.default_rng(cfg.seed + draw).choice(
+            total, cfg.run_records, replace=False)) for draw in range(RUN_DRAWS)]
+    else:
+        samples = [np.arange(total)]
+    # the staged frames are read once, for the records of every draw
+    union = np.unique(np.concatenate(samples))
+    plain_union = _plain_values(persons, records.take(pa.array(union)).select(
+        ["agency", "record_id"]))
     result: dict[str, Any] | None = None
-    for draw in range(draws):
-        if draws > 1:
-            rng = np.random.default_rng(cfg.seed + draw)
-            rows = np.sort(rng.choice(total, cfg.run_records, replace=False))
-            sample = records.take(pa.array(rows))
-        else:
-            sample = records
-        plain = _plain_values(persons, sample.select(["agency", "record_id"]))
+    for draw, rows in enumerate(samples):
+        at = pa.array(np.searchsorted(union, rows))
+        plain = {name: values.take(at) for name, values in plain_union.items()}
+        sample = records.take(pa.array(rows)) if len(samples) > 1 else records
         got = audit_night(sample, night.encoding, plain, cfg.for_run(), settings.linkage,
                           fields, blocking_records=records, blocking=draw == 0,
                           **RUN_ATTACK_SIZE)
