@@ -15,8 +15,8 @@
   bit then no longer stands for the positions of single tokens (what pattern mining
   reads), while the Hamming distance of two encodings still grows with that of their
   filters: ``D = L/2 (1 - (1 - 2 d / L)^t)`` for inputs ``d`` bits apart
-  (:func:`diffused_distance`; :func:`undiffused_distance` inverts it and takes the flips
-  off). It comes *after* the flips: a flip then changes about ``t`` output bits, so a
+  (:func:`data_contracts.encoded.diffused_distance`, part of the declared format;
+  ``undiffused_distance`` beside it inverts it and takes the flips off). It comes *after* the flips: a flip then changes about ``t`` output bits, so a
   record's noise is spread like its value's bits and cannot be told apart from them (with
   the flips after the diffusion, different values lie ``t`` times further apart than a
   record's flips, and a frequency attack clusters them: benchmarks/README.md).
@@ -28,8 +28,6 @@ agency) of the record id; positions come from a splitmix64 stream of that seed.
 from __future__ import annotations
 
 import numpy as np
-
-from data_contracts.encoded import diffused_distance, undiffused_distance  # noqa: F401
 
 from . import _kernels
 

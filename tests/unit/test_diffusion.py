@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from people import persons
 
+from data_contracts.encoded import diffused_distance, undiffused_distance
 from hashing import EncodingSettings, LinkageKey, Purpose, _bloom, _hardening, encode_extract
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
@@ -95,14 +96,14 @@ def test_distances_grow_and_the_inverse_recovers_them() -> None:
         d_out = np.abs(out[0] - out[1:]).sum(axis=1)
         near = d_in < 100                       # JON, JOHNNY, JONATHAN against JOHN
         assert (d_out[near] > d_in[near]).all()  # small distances are spread out ...
-        est = _hardening.undiffused_distance(d_out, 512, t)
+        est = undiffused_distance(d_out, 512, t)
         assert np.all(np.abs(est[near] - d_in[near]) <= 0.35 * d_in[near] + 8)  # ... and read back
-    assert np.allclose(_hardening.undiffused_distance(
-        _hardening.diffused_distance(np.arange(0, 256, 16), 512, 3), 512, 3),
+    assert np.allclose(undiffused_distance(
+        diffused_distance(np.arange(0, 256, 16), 512, 3), 512, 3),
         np.arange(0, 256, 16))
     # with flips and no diffusion the inverse is the linkage side's noise correction
     r = 26 / 512
-    assert np.isclose(_hardening.undiffused_distance(np.array([512 * 2 * r * (1 - r)]), 512, 0,
+    assert np.isclose(undiffused_distance(np.array([512 * 2 * r * (1 - r)]), 512, 0,
                                                      26)[0], 0.0)
 
 
@@ -119,7 +120,7 @@ def test_flips_then_diffusion_read_back() -> None:
         for i in range(4):
             noisy[i, rng.choice(512, 26, replace=False)] ^= 1
         out = _bits(_hardening.diffuse(np.packbits(noisy.astype(np.uint8), axis=1), taps))
-        est.append(_hardening.undiffused_distance(np.abs(out[0] - out[1:]).sum(axis=1), 512,
+        est.append(undiffused_distance(np.abs(out[0] - out[1:]).sum(axis=1), 512,
                                                   3, 26))
     assert np.allclose(np.mean(est, axis=0), d_in, rtol=0.12, atol=4)
 
