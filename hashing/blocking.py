@@ -54,9 +54,13 @@ PARTS: dict[str, str] = {
     "yob": "birth year (records with a birth date)",
     "first": "a nickname-tolerant first-name key (up to 4 a record)",
     "first_soundex": "Soundex of a first-name key",
+    "first2": "the first two letters of a first-name key",
+    "first3": "the first three letters of a first-name key",
     "last": "a last-name word (up to 3 a record)",
     "last_soundex": "Soundex of a last-name word",
     "last_metaphone": "Metaphone of a last-name word",
+    "last2": "the first two letters of a last-name word",
+    "last4": "the first four letters of a last-name word",
     "name_soundex": "Soundex of a last-name word or of a first-name key (first and last "
                     "swapped still meet)",
     "zip5": "the US ZIP5 (a postcode of digits only)",
@@ -65,7 +69,10 @@ PARTS: dict[str, str] = {
     "postcode": "the postcode as written, any country's (a ZIP5, a UK postcode)",
     "postcode_area": "the postcode's first three characters (a ZIP3, a UK postcode's TQ1); a "
                      "record without one takes its family group's",
+    "postcode3": "the postcode's first three characters, records with a postcode only (a "
+                 "record without one meets none: Splink's substr(postcode, 1, 3))",
     "address": "house number + street name + postcode",
+    "city": "the address's city as written (a data set may put a birth place there)",
     "number_postcode": "house number + postcode",
 }
 """The parts a blocking rule combines. A rule's tokens are every combination of its parts'
@@ -104,7 +111,8 @@ def stable_code(values) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 class _Words:
     """The words of a space-joined column, flattened: ``rec`` (record of each word) and, per
-    word, its own code, Soundex code and Metaphone code (each computed per distinct word)."""
+    word, its own code, Soundex code and Metaphone code (each computed per distinct word),
+    and on request a code of its first letters (:meth:`prefix`)."""
 
     def __init__(self, joined: pa.Array, limit: int) -> None:
         lists = pc.list_slice(pc.split_pattern(joined, " "), 0, limit)
@@ -115,11 +123,16 @@ class _Words:
         encoded = pc.dictionary_encode(flat.filter(pa.array(keep)))
         idx = encoded.indices.to_numpy()
         distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+        self.idx, self.distinct = idx, encoded.dictionary
         self.word = stable_code(encoded.dictionary)[idx]
         self.soundex = stable_code(np.array([jellyfish.soundex(w) for w in distinct],
                                             dtype=object))[idx]
         self.metaphone = stable_code(np.array([jellyfish.metaphone(w) for w in distinct],
                                               dtype=object))[idx]
+
+    def prefix(self, length: int) -> np.ndarray:
+        """Per word, a code of its first ``length`` characters (the whole word if shorter)."""
+        return stable_code(pc.utf8_slice_codeunits(self.distinct, 0, length))[self.idx]
 
 
 def _digits(values: pd.Series) -> np.ndarray:
@@ -240,6 +253,26 @@ class _Parts:
     def _first_soundex(self) -> tuple[np.ndarray, np.ndarray]:
         return self._words("first_keys", MAX_KEYS, "soundex")
 
+    def _first_prefix(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        rec, _ = self["first"]
+        return rec, self.made["words:first_keys"].prefix(length)  # type: ignore[attr-defined]
+
+    def _first2(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._first_prefix(2)
+
+    def _first3(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._first_prefix(3)
+
+    def _last_prefix(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        rec, _ = self["last"]
+        return rec, self.made["words:last_words"].prefix(length)  # type: ignore[attr-defined]
+
+    def _last2(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._last_prefix(2)
+
+    def _last4(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._last_prefix(4)
+
     def _last(self) -> tuple[np.ndarray, np.ndarray]:
         return self._words("last_words", MAX_WORDS, "word")
 
@@ -265,13 +298,21 @@ class _Parts:
     def _postcode(self) -> tuple[np.ndarray, np.ndarray]:
         return self._strings("addr_zip5")
 
-    def _postcode_area(self) -> tuple[np.ndarray, np.ndarray]:
+    def _postcode_prefix(self) -> np.ndarray:
+        """A code of the postcode's first three characters (0 where it is missing)."""
         prefix = pc.utf8_slice_codeunits(
             pa.array(self.p["addr_zip5"], type=pa.string(), from_pandas=True), 0, 3)
         has = pc.fill_null(pc.utf8_length(prefix), 0).to_numpy() > 0
         codes = np.zeros(self.n, dtype=np.uint64)
         codes[has] = stable_code(prefix.filter(pa.array(has)))
-        return self._in_group(codes)
+        return codes
+
+    def _postcode_area(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._in_group(self._postcode_prefix())
+
+    def _postcode3(self) -> tuple[np.ndarray, np.ndarray]:
+        codes = self._postcode_prefix()
+        return self._where(codes > 0, codes)
 
     def _in_group(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every record with an area code: its own, else its family group's first record's
@@ -291,6 +332,9 @@ class _Parts:
 
     def _number_postcode(self) -> tuple[np.ndarray, np.ndarray]:
         return self._strings("addr_number", "addr_zip5")
+
+    def _city(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._strings("addr_city")
 
 
 def _combine(parts: list[tuple[np.ndarray, np.ndarray]], n: int
