@@ -61,16 +61,23 @@ class Comparison:
     """One compared attribute: its levels from ``0`` (disagree) up, named for the report,
     and the levels that are evidence against a match whatever a night's fit says
     (``against``: the model holds their Bayes factor at most one, and only they can be a
-    clustering conflict)."""
+    clustering conflict), and the levels that are ordered by closeness, farthest first
+    (``ordered``: the model holds their Bayes factors non-decreasing along it, as a closer
+    agreement is never less evidence of a match than a farther one)."""
 
     name: str
     levels: tuple[str, ...]
     against: tuple[str, ...] = ()
+    ordered: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = set(self.against) - set(self.levels)
+        unknown = (set(self.against) | set(self.ordered)) - set(self.levels)
         if unknown:
-            raise ValueError(f"{self.name}: against names no level {sorted(unknown)}")
+            raise ValueError(f"{self.name}: against or ordered names no level {sorted(unknown)}")
+
+    def ordered_levels(self) -> np.ndarray:
+        """The ``ordered`` levels' indices, farthest first."""
+        return np.array([self.levels.index(x) for x in self.ordered], dtype=np.int64)
 
     def against_levels(self) -> np.ndarray:
         """The ``against`` levels' indices."""
@@ -87,12 +94,18 @@ _EXACT = ("exact, very common name", "exact, common name", "exact, uncommon name
 commoner of the two records'): Splink's term-frequency adjustment, as levels whose m and u
 the model estimates like any other."""
 
+_ADDRESS = ("different ZIP3", "same ZIP3", "same ZIP5, other street",
+            "same ZIP5, similar street (two typos)",
+            "same ZIP5, close street (one typo or house number)",
+            "same street, unit differs", "same street and unit",
+            "same house number and street, other ZIP")
 _GENERATION = "another generation (about 12 or more years apart)"
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison("first_name", ("different", "similar (two typos)", "one key differs",
                               "close (one typo)", "a nickname or alias key shared",
                               *_EXACT), against=("different",)),
-    Comparison("middle_name", ("different", "close (one typo)", "exact")),
+    Comparison("middle_name", ("different", "close (one typo)", "exact"),
+               ordered=("different", "close (one typo)", "exact")),
     Comparison("last_name", ("different", "similar (two typos)",
                              "shares a surname word (hyphen, maiden, alias)",
                              "close (one typo)", *_EXACT), against=("different",)),
@@ -100,15 +113,14 @@ COMPARISONS: tuple[Comparison, ...] = (
                        "different, within 2 years",
                        "day or month differs, or the two swapped",
                        "year differs (under 12 years)", "exact"),
-               against=(_GENERATION, "different, 3 to 11 years apart")),
+               against=(_GENERATION, "different, 3 to 11 years apart"),
+               ordered=(_GENERATION, "different, 3 to 11 years apart",
+                        "different, within 2 years", "exact")),
     Comparison("sex", ("different", "same"), against=("different",)),
     Comparison("ssn", ("different", "two digits differ", "one digit differs", "exact"),
-               against=("different",)),
-    Comparison("address", ("different ZIP3", "same ZIP3", "same ZIP5, other street",
-                           "same ZIP5, similar street (two typos)",
-                           "same ZIP5, close street (one typo or house number)",
-                           "same street, unit differs", "same street and unit",
-                           "same house number and street, other ZIP")),
+               against=("different",),
+               ordered=("different", "two digits differ", "one digit differs", "exact")),
+    Comparison("address", _ADDRESS, ordered=_ADDRESS[:7]),
     Comparison("relationship", ("different", "same")),
     Comparison("suffix", ("different (JR and SR)", "same"), against=("different (JR and SR)",)),
 )

@@ -606,6 +606,7 @@ def _estimate_m(gamma: np.ndarray, n_levels: list[int], rules: np.ndarray,
                                 "m": round(float(m[j][k]), 6), "used": bound})
             m[j] = _with_level(m[j], k, bound)
     implausible += _hold_against(m, u)
+    implausible += _hold_ordered(m, u)
     if implausible:
         seen["implausible"] = implausible
     return m, sessions
@@ -657,6 +658,33 @@ def _hold_against(m: list[np.ndarray], u: list[np.ndarray]) -> list[dict[str, An
                 held.append({"comparison": comp.name, "level": comp.levels[k],
                              "m": round(float(m[j][k]), 6), "u": round(float(u[j][k]), 6)})
                 m[j] = _with_level(m[j], int(k), float(u[j][k]))
+    return held
+
+
+def _hold_ordered(m: list[np.ndarray], u: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Hold each comparison's Bayes factors non-decreasing along its ``ordered`` levels
+    (in place): a level whose ``m / u`` falls below a farther level's is raised to it, and
+    the comparison's ``m`` renormalized (every factor scaled alike). A night whose matches
+    never show a level (no confirmed pair moved within its ZIP code) must not make it
+    stronger evidence against a match than a farther one. Returns what was raised (``m``
+    estimated, ``used``), with the implausible estimates for the report."""
+    held = []
+    for j, comp in enumerate(COMPARISONS):
+        chain = comp.ordered_levels()
+        if not len(chain):
+            continue
+        bf = m[j][chain] / u[j][chain]
+        floor = np.maximum.accumulate(bf)
+        low = bf < floor * (1 - 1e-9)
+        if not low.any():
+            continue
+        p = m[j].copy()
+        p[chain] = u[j][chain] * floor
+        p /= p.sum()
+        for k in chain[low]:
+            held.append({"comparison": comp.name, "level": comp.levels[k],
+                         "m": round(float(m[j][k]), 6), "used": round(float(p[k]), 6)})
+        m[j] = p
     return held
 
 

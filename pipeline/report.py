@@ -785,10 +785,11 @@ def _flags(report: dict[str, Any]) -> list[dict[str, str]]:
                           f"EM session '{s['name']}' did not converge."})
         for x in s.get("implausible", []):
             used = x.get("used", x.get("u"))
+            why = ("cannot be evidence for a match that strongly" if x["m"] > used else
+                   "would make it stronger evidence against a match than a farther level")
             flags.append({"part": "model", "message":
                           f"The model estimated m = {x['m']:.4f} for {x['comparison']} "
-                          f"'{x['level']}', which cannot be evidence for a match that "
-                          f"strongly; it used {used:.4f}."})
+                          f"'{x['level']}', which {why}; it used {used:.4f}."})
     sus = report["clusters"]["suspicious"]
     for key, what in (("large_persons", "Persons with more than "
                        f"{sus['rules']['person_records_over']:g} records"),

@@ -389,3 +389,28 @@ def test_an_exact_birth_date_of_two_namesakes_is_the_same_year() -> None:
         :, COMPARISON_NAMES.index("dob")]
     assert (dob[1::2] < DOB_EXACT).all() and (dob[1::2] == DOB_YEAR).mean() > 0.95
     assert (dob[0::2] == DOB_EXACT).all()
+
+
+def test_a_closer_level_never_weighs_less_than_a_farther_one() -> None:
+    """No confirmed match of a night moved within its ZIP: ``m`` of "same ZIP5, other
+    street" came out near zero, a stronger refutation than another ZIP3. Held to the
+    farther level's Bayes factor; the levels off the chain and the order above it keep."""
+    from linkage.compare import COMPARISONS, level
+    from linkage.model import _hold_ordered
+
+    j = COMPARISON_NAMES.index("address")
+    u = [np.full(c.n_levels, 1.0 / c.n_levels) for c in COMPARISONS]
+    m = [p.copy() for p in u]
+    m[j] = np.array([0.17, 0.06, 0.00002, 0.06, 0.09, 0.03, 0.57, 0.01])
+    m[j] /= m[j].sum()
+    u[j] = np.array([0.742, 0.2515, 0.0063, 1.8e-5, 1.8e-5, 1.5e-5, 7.8e-5, 5e-6])
+    before = m[j].copy()
+    held = _hold_ordered(m, u)
+    bf = m[j] / u[j]
+    chain = COMPARISONS[j].ordered_levels()
+    assert np.all(np.diff(bf[chain]) >= -1e-9 * bf[chain][1:])
+    assert "same ZIP5, other street" in [h["level"] for h in held]
+    other, top = level("address", "same house number and street, other ZIP"), \
+        level("address", "same street and unit")
+    assert m[j][other] / m[j][top] == pytest.approx(before[other] / before[top])
+    assert abs(float(m[j].sum()) - 1.0) < 1e-12
