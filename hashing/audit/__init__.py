@@ -28,10 +28,18 @@ the night's own population, and the denoising attack keeps its best sample by sc
 
 A field or rule over ``[audit] limit`` (default 1 %) is listed in ``over_limit``:
 :func:`check_limit` raises :class:`PrivacyLimitError` when ``strict``.
+
+**Random streams.** Every random choice of an attack (ties, bit samples, the records read
+back, the alignment's jitter) comes from a stream of its own (:func:`stream`): derived from
+``[audit] seed`` and stable names (the draw, the field, the attack, the reference), never
+from a generator shared with other fields or attacks. A field's figures therefore do not
+depend on which other fields are audited, in what order, or which other attacks and
+references run. (The blocking rules' token attack draws nothing.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +66,7 @@ from .reference import (
 from .settings import AuditSettings
 
 __all__ = ["AUDITED_FIELDS", "AuditSettings", "PrivacyLimitError", "audit_extracts",
-           "audit_night", "check_limit", "format_table"]
+           "audit_night", "check_limit", "format_table", "stream"]
 
 AUDITED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS
                                         if f.name not in ("sex", "suffix", "unit"))
@@ -78,6 +86,20 @@ SETTING = {"frequency_exact": "frequency", "frequency_denoising": "frequency",
 """The ``[audit] attacks`` entry that turns each reported attack on."""
 
 
+def _stable_int(name: str) -> int:
+    """A 64-bit integer of a name, the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def stream(seed: int, *names: str | int) -> np.random.Generator:
+    """An independent random stream for one use, from the run's ``seed`` and stable
+    ``names`` (e.g. ``draw, "field", name, "frequency", reference``): the same names give
+    the same stream, other names a statistically independent one (numpy's
+    ``SeedSequence`` spawn keys), whatever else was drawn before."""
+    key = tuple(_stable_int(str(n)) for n in names)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
 class PrivacyLimitError(SstError):
     """An attack re-identifies more than ``[audit] limit`` on a field or blocking rule."""
 
@@ -94,12 +116,17 @@ def _best(named: dict[str, dict[str, Score]]) -> tuple[str, str, Score]:
 
 def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
                 encoding: Mapping[str, Any], settings: AuditSettings,
-                rng: np.random.Generator, pairs: tuple[np.ndarray, np.ndarray] | None,
-                restarts: int = 4, **options: Any) -> dict[str, Any]:
+                pairs: tuple[np.ndarray, np.ndarray] | None, restarts: int = 4, *,
+                draw: int = 0, **options: Any) -> dict[str, Any]:
     """Every attack on one encoded field, scored against its plaintext ``plain`` (one value
     per record, null where missing); ``restarts``: of the graph alignment the pattern-mining
-    attack starts from; ``options``: further keyword arguments of
-    :func:`attacks.value_attacks` (the run's stage makes it smaller)."""
+    attack starts from; ``draw``: which sample of the night this is (the run's stage
+    attacks two; it keys the random streams); ``options``: further keyword arguments of
+    :func:`attacks.value_attacks` (the run's stage makes it smaller).
+
+    Each random choice comes from its own stream (:func:`stream`) keyed by ``settings.seed``,
+    ``draw``, the field and the attack (and reference), so the figures of a field are the
+    same whichever other fields, attacks or references are audited with it."""
     from .._bloom import TOKENIZERS
     from . import attacks as A
 
@@ -109,7 +136,11 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
     has_plain = plain.is_valid().to_numpy(zero_copy_only=False)
     valid = valid & has_plain
     packed = packed_all[valid]
-    truth, night_ref = night_truth(plain.filter(pa.array(valid)), rng)
+
+    def rng(*names: str) -> np.random.Generator:
+        return stream(settings.seed, draw, "field", name, *names)
+
+    truth, night_ref = night_truth(plain.filter(pa.array(valid)), rng("night_truth"))
     n = truth.records
     refs = [night_ref]
     if "public" in settings.references and name in PUBLIC_FIELDS:
@@ -134,7 +165,7 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
         to_truth = to_truth_codes(ref, truth)
         if "frequency" in settings.attacks:
             t0 = time.perf_counter()
-            freq = A.frequency_guesses(packed, ref, rng)
+            freq = A.frequency_guesses(packed, ref, rng("frequency", ref.name))
             for kind, guesses in freq.items():
                 best = max((scored(g, to_truth) for g in guesses), key=lambda s: s.records)
                 detail.setdefault("bit_samples" if kind == "denoising" else kind,
@@ -142,8 +173,11 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
             seconds["frequency"] = seconds.get("frequency", 0) + time.perf_counter() - t0
         if {"pattern_mining", "graph"} & set(settings.attacks):
             t0 = time.perf_counter()
-            targets = np.sort(rng.choice(n, min(n, settings.sample_records), replace=False))
-            guesses = A.value_attacks(packed, ref, tokenizer, hashes, balanced, flips, rng,
+            # one stream for the records read back and the attacks on them (clusters,
+            # graph values and pattern mining come out of one recovery of the filters)
+            vrng = rng("value_attacks", ref.name)
+            targets = np.sort(vrng.choice(n, min(n, settings.sample_records), replace=False))
+            guesses = A.value_attacks(packed, ref, tokenizer, hashes, balanced, flips, vrng,
                                       targets, restarts=restarts, **options)
             for variant, guess in guesses.items():
                 detail.setdefault(variant, {})[ref.name] = scored(guess, to_truth, targets)
@@ -185,7 +219,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
                 plain: Mapping[str, pa.Array], settings: AuditSettings | None = None,
                 linkage: Any = None, fields: tuple[str, ...] = AUDITED_FIELDS,
                 *, blocking_records: pa.Table | None = None, restarts: int = 4,
-                blocking: bool = True, **options: Any) -> dict[str, Any]:
+                blocking: bool = True, draw: int = 0, **options: Any) -> dict[str, Any]:
     """Run the audit on one night's encoded records.
 
     Args:
@@ -203,6 +237,10 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         restarts: of the graph alignment behind pattern mining (the run's stage: 4).
         blocking: attack the blocking rules' tokens too (a second draw of the stage skips
             them: they are the whole night's either way).
+        draw: which sample of the night ``records`` is (the run's stage: 0, 1); with
+            ``settings.seed``, the field and the attack it keys each random stream
+            (:func:`stream`), so draws are independent and a field's figures do not depend
+            on the other fields audited or their order.
         options: further keyword arguments of :func:`attacks.value_attacks`.
 
     Returns:
@@ -211,7 +249,6 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
     from . import attacks as A
 
     settings = settings or AuditSettings()
-    rng = np.random.default_rng(settings.seed)
     # the rules the agencies encoded (the linkage side blocks on the same columns)
     rules = block_rules(records)
     started = time.perf_counter()
@@ -231,7 +268,7 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
     for name in fields:
         column = records.column(f"enc_{name}")
         out["fields"][name] = audit_field(name, column, plain[name], encoding, settings,
-                                          rng, pairs, restarts, **options)
+                                          pairs, restarts, draw=draw, **options)
     if "frequency" in settings.attacks and blocking:
         for rule in rules:
             column = (records if blocking_records is None else blocking_records

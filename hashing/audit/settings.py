@@ -20,7 +20,8 @@ class AuditSettings:
         references: which reference populations the attacker aligns with.
         sample_records: records per field the pattern-mining attack reads back (a
             uniform sample; the share is estimated on it).
-        seed: seed of the attacks' random choices (bit samples, ties).
+        seed: seed of the attacks' random choices (bit samples, ties); each field, attack
+            and reference draws from its own stream of it (:func:`hashing.audit.stream`).
         every_run: the nightly run has an ``audit`` stage (after encode, on the agency
             side): a cheaper audit whose figures go into the manifest, the report and a
             Prefect artifact, with the same limit and ``strict``.

@@ -127,7 +127,7 @@ def run_audit(persons: Mapping[str, Path], encoded: Mapping[str, Path], settings
         sample = records.take(pa.array(rows)) if len(samples) > 1 else records
         got = audit_night(sample, night.encoding, plain, cfg.for_run(), settings.linkage,
                           fields, blocking_records=records, blocking=draw == 0,
-                          **RUN_ATTACK_SIZE)
+                          draw=draw, **RUN_ATTACK_SIZE)
         if result is None:
             result = got
             continue
