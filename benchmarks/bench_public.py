@@ -127,6 +127,9 @@ def person_frame(df: pd.DataFrame, agency: str = "A") -> pd.DataFrame:
         "addr_zip5": nz.clean_text(df["postcode_fake"]).astype(str_).to_numpy(),
         "addr_state": none,
         "activity_date": pd.NaT,
+        # optional fields (hashing.settings.OPTIONAL_FIELDS): ``place``, ``occupation``
+        "birth_place": nz.clean_text(df["birth_place"]).astype(str_).to_numpy(),
+        "occupation": nz.clean_text(df["occupation"]).astype(str_).to_numpy(),
     }).reset_index(drop=True)
 
 
@@ -157,6 +160,11 @@ year with an unordered month/day. The default rules read US ZIP codes, SSNs and 
 numbers, which this data does not have."""
 
 
+PUBLIC_OPTIONAL: tuple[str, ...] = ("place", "occupation")
+"""The optional fields this data has (``[encoding] optional_fields``): birth place and
+occupation, two of the five comparisons of Splink's example."""
+
+
 def run_product(df: pd.DataFrame) -> dict:
     """Encode as an agency would, blocking with :data:`HIST_BLOCKING`, and link as one
     file with duplicates; score persons."""
@@ -167,7 +175,7 @@ def run_product(df: pd.DataFrame) -> dict:
 
     frame = person_frame(df)
     key = LinkageKey.from_bytes(bytes(range(32)))
-    settings = EncodingSettings(blocking=HIST_BLOCKING)
+    settings = EncodingSettings(blocking=HIST_BLOCKING, optional_fields=PUBLIC_OPTIONAL)
     t0 = time.perf_counter()
     records = encode_extract(frame, key, settings, {})
     t_encode = time.perf_counter() - t0
@@ -190,8 +198,10 @@ def run_product(df: pd.DataFrame) -> dict:
 # Splink's example
 # --------------------------------------------------------------------------------------
 
-def run_splink(table: pa.Table) -> dict:
-    """Splink 5's example deduplicate_50k_synthetic on DuckDB, as documented."""
+def run_splink(table: pa.Table, without: tuple[str, ...] = ()) -> dict:
+    """Splink 5's example deduplicate_50k_synthetic on DuckDB, as documented; ``without``:
+    of its exact-match comparisons (``birth_place``, ``occupation``), those to leave out
+    (an ablation: what the model gets from them)."""
     import splink
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -220,8 +230,8 @@ def run_splink(table: pa.Table) -> dict:
             ),
             cl.DateOfBirthComparison("dob", input_is_string=True),
             cl.PostcodeComparison("postcode_fake"),
-            cl.ExactMatch("birth_place").configure(term_frequency_adjustments=True),
-            cl.ExactMatch("occupation").configure(term_frequency_adjustments=True),
+            *(cl.ExactMatch(c).configure(term_frequency_adjustments=True)
+              for c in ("birth_place", "occupation") if c not in without),
         ],
         retain_intermediate_calculation_columns=True,
     )
@@ -265,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DATA / FILE, help="the parquet file")
     ap.add_argument("--only", choices=("product", "splink"), help="run one model only")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also run Splink's example without birth place, without occupation "
+                         "and without both (what those comparisons give it)")
     args = ap.parse_args(argv)
     if not args.data.is_file():
         print(f"bench_public: {args.data} not found; get it from {SOURCE} and place it "
@@ -287,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         results["product"] = run_product(df)
     if args.only != "product":
         results["splink"] = run_splink(table)
+        if args.ablate:
+            for without in (("birth_place",), ("occupation",), ("birth_place", "occupation")):
+                results["splink_without_" + "_".join(without)] = run_splink(table, without)
     truth = results[next(iter(results))]
     print(f"historical_figures_with_errors_50k: {len(df):,} records, "
           f"{df['cluster'].nunique():,} people, {truth['true_pairs']:,} true pairs; "
@@ -296,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     names = {"product": "product (encodings, auto threshold)",
              "splink": f"Splink {results.get('splink', {}).get('version', '')} example (p>=0.95)"}
     for name, r in results.items():
-        print(f"{names[name]:36} {r['candidate_pairs']:>10,} {r['predicted_pairs']:>9,} "
+        label = names.get(name, "Splink without " + name.removeprefix("splink_without_")
+                          .replace("_occupation", " and occupation"))
+        print(f"{label:36} {r['candidate_pairs']:>10,} {r['predicted_pairs']:>9,} "
               f"{r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
               f"{r['seconds']:>8.1f}")
     path = write_result("public_historical_50k",

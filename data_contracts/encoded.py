@@ -25,6 +25,9 @@ address_priority     uint8                    rank of the record's address as th
                                               residence when two of its addresses are
                                               equally recent: the higher wins
 enc_<field>          fixed_size_binary(n)     hardened keyed Bloom filter; null = missing
+                                              (``enc_place`` and ``enc_occupation`` only
+                                              where ``[encoding] optional_fields`` asks;
+                                              a file without them reads them as missing)
 freq_<field>         uint8                    frequency class of the name in the agency's
                                               extract (0 very common .. 3 rare; null =
                                               missing), first and last name only

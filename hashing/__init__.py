@@ -30,7 +30,7 @@ from . import _bloom, _hardening, _kernels
 from .blocking import RULES, blocking_tokens
 from .frequency import FREQUENCY_FIELDS, frequency_class
 from .keys import KEY_ENV, LinkageKey, Purpose
-from .settings import FIELD_NAMES, FIELDS, EncodingSettings
+from .settings import FIELD_NAMES, EncodingSettings
 from .values import arrow_strings, field_values
 
 __all__ = ["FIELD_NAMES", "KEY_ENV", "RULES", "EncodingSettings", "LinkageKey", "Purpose",
@@ -71,7 +71,7 @@ def _encode_field(index: int, name: str, tokenizer: str, value: pa.Array,
                   ) -> pa.Array:
     """One ``enc_<name>`` column: filters of distinct values, gathered, flipped, then
     diffused where the settings say so."""
-    bits, hashes = settings.filters[name]
+    bits, hashes = settings.filter_spec(name)
     codes, uniques = _factorize(value)
     perm = _hardening.secret_permutation(key.derive(Purpose.PERMUTATION, name),
                                          2 * bits) if settings.balance else None
@@ -79,7 +79,7 @@ def _encode_field(index: int, name: str, tokenizer: str, value: pa.Array,
                                    key.derive(Purpose.FIELD, name), bits, hashes, perm)
     valid = codes >= 0
     n_flips, seeds = 0, None
-    if name in settings.flip_fields and settings.flip_fraction > 0:
+    if settings.flipped(name):
         n_flips = int(round(settings.flip_fraction * filters.shape[1] * 8))
         seeds = _hardening.splitmix64(record_seed[valid] ^ np.uint64(index + 1))
     if _kernels.AVAILABLE:
@@ -127,7 +127,8 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         "community": arrow_strings(community_of(p["addr_zip5"], p["addr_state"], crosswalk)),
         **record_roles(p),
     }
-    for i, spec in enumerate(FIELDS):
+    fields = settings.encoded_fields()
+    for i, spec in enumerate(fields):
         columns[f"enc_{spec.name}"] = _encode_field(i, spec.name, spec.tokenizer,
                                                     values[spec.name], record_seed, key,
                                                     settings)
@@ -135,7 +136,7 @@ def encode_extract(persons: pd.DataFrame, key: LinkageKey, settings: EncodingSet
         columns[f"freq_{name}"] = frequency_class(values[name])
     rules = {rule: tuple(parts) for rule, parts in settings.blocking.items()}
     columns.update(blocking_tokens(p, values, key.derive(Purpose.BLOCKING), rules))
-    order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f}" for f in FIELD_NAMES] + [
+    order = [c for c, _ in BASE_COLUMNS] + [f"enc_{f.name}" for f in fields] + [
         f"freq_{f}" for f in FREQUENCY_FIELDS] + [f"blk_{r}" for r in rules]
     schema = pa.schema([(c, columns[c].type) for c in order])
     return pa.Table.from_arrays([columns[c] for c in order], schema=schema)

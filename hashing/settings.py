@@ -46,6 +46,16 @@ FIELDS: tuple[FieldSpec, ...] = (
 )
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
+OPTIONAL_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("place", "bigrams", "birth place, where a data set has one (the agency "
+                                  "extracts do not; the person frame's ``birth_place``)"),
+    FieldSpec("occupation", "bigrams", "occupation, where a data set has one (historical and "
+                                       "census records; the person frame's ``occupation``)"),
+)
+"""Fields encoded only when ``[encoding] optional_fields`` names them: a file without
+them is the file it was before they existed (same columns, same fingerprint)."""
+OPTIONAL_FILTERS: dict[str, list[int]] = {"place": [256, 8], "occupation": [256, 8]}
+
 DEFAULT_FILTERS: dict[str, list[int]] = {
     "first_name": [256, 10], "middle_name": [128, 8], "last_name": [256, 10],
     "name_pair": [256, 8],
@@ -73,6 +83,8 @@ class EncodingSettings:
             bits); 0 turns it off. The linkage side must invert it to read distances
             (:func:`data_contracts.encoded.undiffused_distance`).
         diffusion_fields: fields whose filters are diffused.
+        optional_fields: :data:`OPTIONAL_FIELDS` to encode as well (flipped like the
+            identifiers); their filters from ``filters`` or :data:`OPTIONAL_FILTERS`.
     """
 
     key_file: str = ""
@@ -87,12 +99,17 @@ class EncodingSettings:
     diffusion: int = 0
     diffusion_fields: tuple[str, ...] = ("first_name", "middle_name", "last_name",
                                          "name_pair", "first_keys", "last_words")
+    optional_fields: tuple[str, ...] = ()
 
     def validate(self) -> list[str]:
         """Problems with the settings, as ``key: what is wrong`` strings."""
         problems = []
+        optional = [f.name for f in OPTIONAL_FIELDS]
+        bad = [f for f in self.optional_fields if f not in optional]
+        if bad:
+            problems.append(f"optional_fields: unknown field {bad[0]} ({', '.join(optional)})")
         for name, spec in self.filters.items():
-            if name not in FIELD_NAMES:
+            if name not in FIELD_NAMES and name not in optional:
                 problems.append(f"filters.{name}: not an encoded field ({', '.join(FIELD_NAMES)})")
                 continue
             if (not isinstance(spec, (list, tuple)) or len(spec) != 2
@@ -125,9 +142,22 @@ class EncodingSettings:
         """Taps per bit of the diffusion of ``enc_<name>`` (0: not diffused)."""
         return self.diffusion if name in self.diffusion_fields else 0
 
+    def encoded_fields(self) -> tuple[FieldSpec, ...]:
+        """The fields a file carries: :data:`FIELDS`, then the optional ones turned on."""
+        return FIELDS + tuple(f for f in OPTIONAL_FIELDS if f.name in self.optional_fields)
+
+    def filter_spec(self, name: str) -> list[int]:
+        """``[bits, hashes]`` of a field's filter before balancing."""
+        return list(self.filters.get(name) or OPTIONAL_FILTERS[name])
+
+    def flipped(self, name: str) -> bool:
+        """Whether ``enc_<name>`` gets record-level flips (optional fields always do)."""
+        return self.flip_fraction > 0 and (name in self.flip_fields
+                                           or name in self.optional_fields)
+
     def encoded_bits(self, name: str) -> int:
         """Length in bits of ``enc_<name>`` as stored (doubled by balancing)."""
-        return self.filters[name][0] * (2 if self.balance else 1)
+        return self.filter_spec(name)[0] * (2 if self.balance else 1)
 
     def describe(self) -> dict[str, Any]:
         """What the encoded file's metadata records (no key, no key path)."""
@@ -140,9 +170,16 @@ class EncodingSettings:
             # fingerprint they had before the setting existed.
             d.pop("diffusion")
             d.pop("diffusion_fields")
+        if not self.optional_fields:
+            d.pop("optional_fields")    # none: the fingerprint files had before the setting
+        else:
+            d["filters"] = {**{f: self.filter_spec(f) for f in self.optional_fields},
+                            **d["filters"]}
+            d["flip_fields"] = [*d["flip_fields"], *(f for f in self.optional_fields
+                                                     if f not in self.flip_fields)]
         d["fields"] = {f.name: {"tokenizer": f.tokenizer, "bits": self.encoded_bits(f.name)}
                        | ({"diffusion": self.diffused(f.name)} if self.diffused(f.name) else {})
-                       for f in FIELDS}
+                       for f in self.encoded_fields()}
         return json.loads(json.dumps(d))
 
     def sha256(self) -> str:

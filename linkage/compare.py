@@ -123,6 +123,10 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("address", _ADDRESS, ordered=_ADDRESS[:7]),
     Comparison("relationship", ("different", "same")),
     Comparison("suffix", ("different (JR and SR)", "same"), against=("different (JR and SR)",)),
+    Comparison("place", ("different", "close (one typo)", "exact"),
+               ordered=("different", "close (one typo)", "exact")),
+    Comparison("occupation", ("different", "close (one typo)", "exact"),
+               ordered=("different", "close (one typo)", "exact")),
 )
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
 
@@ -180,6 +184,8 @@ _CUTS: dict[str, tuple[float, ...]] = {
     "sex": (0.5,),
     "suffix": (0.5,),
     "ssn": (3.5, 1.5, 0.3),
+    "place": (3.4, 0.8),
+    "occupation": (3.4, 0.8),
 }
 _YEAR_CUTS = (13.5, 4.0, 0.6)
 """Token-distance cut points of ``yob`` (the years around the birth year; two birth years
@@ -363,8 +369,9 @@ def compare(records: pa.Table, left: np.ndarray, right: np.ndarray,
         _unswap(out, pair < _NAME_EXACT, pair < _NAME_CLOSE, records, left, right)
     out[:, COMPARISON_NAMES.index("relationship")] = relationship_levels(records, left, right)
     for j, comp in enumerate(COMPARISONS):
-        if comp.name in _CUTS:
-            out[:, j] = _graded(dist(comp.name), _CUTS[comp.name])
+        if comp.name in _CUTS:     # an optional field a file does not carry: missing
+            out[:, j] = _graded(dist(comp.name), _CUTS[comp.name]) \
+                if f"enc_{comp.name}" in records.column_names else -1
     out[:, DOB] = dob_levels(out[:, DOB], _graded(dist("yob"), _YEAR_CUTS))
     _checked_by_name_yob(out, records, left, right)
     return out

@@ -86,9 +86,10 @@ class Session:
 
 SESSIONS: tuple[Session, ...] = (
     Session("name, birth dates on both sides", "name", True,
-            ("middle_name", "dob", "ssn", "address", "suffix"),
-            ("middle_name", "dob", "ssn", "address", "suffix")),
-    Session("name, a birth date missing", "name", False, ("address", "relationship"),
+            ("middle_name", "dob", "ssn", "address", "suffix", "place", "occupation"),
+            ("middle_name", "dob", "ssn", "address", "suffix", "place", "occupation")),
+    Session("name, a birth date missing", "name", False,
+            ("address", "relationship", "place", "occupation"),
             ("relationship",)),
 )
 """Pairs that share a first-name key and a surname word statewide are matches or

@@ -38,7 +38,8 @@ from .compare import (
 )
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
-                 "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip", "yob")
+                 "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip", "yob",
+                 "place", "occupation")
 
 
 def plaintext_values(persons: pd.DataFrame) -> pd.DataFrame:
@@ -161,6 +162,12 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
     street = np.where(sk, np.select([sa_ == sb_, ratio >= 0.9, ratio >= 0.8], [3, 2, 1], 0),
                       -1)
     out[:, col("address")] = address_levels(zip_level, street, same_unit)
+
+    for name in ("place", "occupation"):       # optional fields: missing where not encoded
+        if f"enc_{name}" in records.column_names:
+            a, b, known = _pairs(values, name, left, right)
+            edits = _scores(Levenshtein.distance, a, b)
+            out[:, col(name)] = np.where(known, np.select([a == b, edits <= 1], [2, 1], 0), -1)
 
     out[:, col("relationship")] = relationship_levels(records, left, right)
     return out
