@@ -103,6 +103,7 @@ def run(frames: list[pd.DataFrame], true_pairs: set[tuple[str, str]],
             "f1": 2 * precision * recall / max(precision + recall, 1e-12),
             **{k: v for k, v in result.threshold.items()},
             "expected_matches": result.model.expected_matches,
+            "within_family_pairs": result.pairs["within_family_pairs"],
             "encode_seconds": round(t_encode, 2), "link_seconds": round(seconds, 2)}
 
 

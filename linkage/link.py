@@ -187,8 +187,10 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     # every scored pair: the blocking's candidates, then those of the second pass
     s_left, s_right, s_prob, s_weight = pairs.left, pairs.right, prob, weight
     within = {"pairs": 0, "links": 0}
+    # a night whose family groups are all single records (one file of persons, no ties)
+    # has no relatives to look among: its "families" are only the persons just made
     extra = _within_families(records, families, comparator, model, threshold, unique) \
-        if settings.within_families else None
+        if settings.within_families and bool(same_group.any()) else None
     if extra is not None:
         fl, fr, fprob, fweight, fconflict = extra
         flinked = fprob >= threshold
