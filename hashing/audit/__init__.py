@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 from data_contracts.encoded import block_rules
 from data_contracts.errors import SstError
 
-from ..settings import FIELDS
+from ..settings import FIELDS, OPTIONAL_FIELDS
 from .reference import (
     NO_SCORE,
     PUBLIC_FIELDS,
@@ -130,7 +130,7 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
     from .._bloom import TOKENIZERS
     from . import attacks as A
 
-    spec = next(f for f in FIELDS if f.name == name)
+    spec = next(f for f in FIELDS + OPTIONAL_FIELDS if f.name == name)
     tokenizer = TOKENIZERS[spec.tokenizer]
     packed_all, valid = A.filter_bytes(column)
     has_plain = plain.is_valid().to_numpy(zero_copy_only=False)
@@ -217,7 +217,7 @@ def audit_field(name: str, column: pa.ChunkedArray | pa.Array, plain: pa.Array,
 
 def audit_night(records: pa.Table, encoding: Mapping[str, Any],
                 plain: Mapping[str, pa.Array], settings: AuditSettings | None = None,
-                linkage: Any = None, fields: tuple[str, ...] = AUDITED_FIELDS,
+                linkage: Any = None, fields: tuple[str, ...] | None = None,
                 *, blocking_records: pa.Table | None = None, restarts: int = 4,
                 blocking: bool = True, draw: int = 0, **options: Any) -> dict[str, Any]:
     """Run the audit on one night's encoded records.
@@ -230,7 +230,8 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
         settings: ``[audit]``.
         linkage: ``[linkage]`` settings (the blocking caps of the candidate pairs); default
             settings when None.
-        fields: the fields to audit.
+        fields: the fields to audit; default :data:`AUDITED_FIELDS` and the optional
+            fields the records carry.
         blocking_records: the records whose blocking tokens are attacked (default
             ``records``; the run's stage passes the whole night when ``records`` is a
             sample, as a token's count in a sample says little of its count in the night).
@@ -249,6 +250,9 @@ def audit_night(records: pa.Table, encoding: Mapping[str, Any],
     from . import attacks as A
 
     settings = settings or AuditSettings()
+    if fields is None:      # and the optional fields (birth place, ...) the files carry
+        fields = AUDITED_FIELDS + tuple(f.name for f in OPTIONAL_FIELDS
+                                        if f"enc_{f.name}" in records.column_names)
     # the rules the agencies encoded (the linkage side blocks on the same columns)
     rules = block_rules(records)
     started = time.perf_counter()

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import AUDITED_FIELDS, PrivacyLimitError, audit_night
+from . import PrivacyLimitError, audit_night
 
 __all__ = ["audit_markdown", "check_run_limit", "over_limit_line", "run_audit", "summarize"]
 
@@ -91,7 +91,7 @@ def _plain_values(persons: Mapping[str, Path], ids: pa.Table) -> dict[str, pa.Ar
 
 
 def run_audit(persons: Mapping[str, Path], encoded: Mapping[str, Path], settings: Any,
-              fields: tuple[str, ...] = AUDITED_FIELDS) -> dict[str, Any]:
+              fields: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The run's audit stage on the agency side.
 
     Args:
@@ -99,7 +99,7 @@ def run_audit(persons: Mapping[str, Path], encoded: Mapping[str, Path], settings
         encoded: agency -> the encoded extract the run wrote for it.
         settings: the run settings (:class:`pipeline.config.Settings`): ``[audit]``, and
             ``[linkage]`` for the candidate pairs of a graph attack.
-        fields: the fields to attack.
+        fields: the fields to attack (default: as :func:`audit_night`).
 
     Returns:
         :func:`summarize` of the audit: aggregate shares only.

@@ -59,3 +59,31 @@ def test_on_each_is_a_flipped_filter_graded_like_the_plaintext() -> None:
 def test_an_unknown_optional_field_is_refused() -> None:
     problems = EncodingSettings(optional_fields=("religion",)).validate()
     assert problems and problems[0].startswith("optional_fields: unknown field religion")
+
+
+def test_the_audit_attacks_the_optional_fields_a_file_carries() -> None:
+    """An optional field is audited like the identifiers: the exact frequency attack reads
+    nothing of a flipped birth place and every value of an unhardened one; a file without
+    the field has no such entry. (Six places are few enough that the denoising attack still
+    reads some: what the audit is there to show.)"""
+    from hashing.audit import AuditSettings, audit_night
+    from hashing.values import field_values
+
+    rng = np.random.default_rng(3)
+    places = rng.choice(["LONDON", "LEEDS", "YORK", "BATH", "DERBY", "ELY"], 400,
+                        p=[0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+    frame = persons([dict(first=f"N{i}", last=f"L{i % 37}") for i in range(400)])
+    frame["birth_place"] = places
+    attacks = AuditSettings(attacks=("frequency",), references=("night",))
+
+    def exact(settings: EncodingSettings) -> dict:
+        t = encode_extract(frame, KEY, settings, {})
+        return audit_night(t, settings.describe(), field_values(frame), attacks)["fields"]
+
+    hardened = exact(EncodingSettings(optional_fields=("place",)))
+    weak = exact(EncodingSettings(optional_fields=("place",), balance=False,
+                                  flip_fraction=0.0))
+    assert hardened["place"]["attacks"]["frequency_exact"]["night"]["values"] == 0.0
+    assert weak["place"]["attacks"]["frequency_exact"]["night"]["values"] == 1.0
+    assert "occupation" not in hardened
+    assert "place" not in exact(EncodingSettings())
