@@ -176,6 +176,9 @@ class FSModel:
         namesake_excess: per rarity group, the natural log of how many times likelier two
             different people share both names than ``u`` of each name says
             (:func:`_namesake_excess`; 0 where it is not measured to be).
+        compared: the comparisons some candidate pair compared (an optional field a
+            night's files do not carry is missing on every pair): the JSON and the report
+            show only these; empty means all.
     """
 
     fields: tuple[str, ...]
@@ -189,6 +192,7 @@ class FSModel:
     u_names: dict[str, np.ndarray] = field(default_factory=dict)
     log2_prior_m_by_dob: tuple[float, float] | None = None
     namesake_excess: np.ndarray | None = None
+    compared: tuple[str, ...] = ()
 
     def weights(self) -> list[np.ndarray]:
         """Match weight (log2 m/u) each level adds against random pairs, per comparison."""
@@ -201,7 +205,8 @@ class FSModel:
         return {"comparisons": {name: {"levels": list(COMPARISONS[j].levels),
                                        "m": levels(self.m, j), "u": levels(self.u, j),
                                        "u_household": levels(self.u_h, j)}
-                                for j, name in enumerate(self.fields)},
+                                for j, name in enumerate(self.fields)
+                                if not self.compared or name in self.compared},
                 "u_given_names": {name: [[round(float(x), 6) for x in row] for row in t]
                                   for name, t in self.u_names.items()},
                 "log2_prior_match": self.log2_prior_m,
@@ -394,12 +399,20 @@ def fit(n_records: int, comparator: Comparator, gamma: np.ndarray,
                   float(np.log2(max(expected_matches * (1 - dated_share), 1.0) /
                                 (total * (1 - dated)))))
     group_pairs = max(float(same_group.sum()), 1.0) if u_h is not None else 0.0
+    compared = tuple(n for j, n in enumerate(COMPARISON_NAMES) if (gamma[:, j] >= 0).any())
+    for info in sessions.values():     # what a session could not see, it did not estimate
+        if "estimated" in info:
+            info["estimated"] = [n for n in info["estimated"] if n in compared]
+        if "implausible" in info:
+            info["implausible"] = [x for x in info["implausible"]
+                                   if x["comparison"] in compared]
     return FSModel(fields=COMPARISON_NAMES, m=m, u=u, u_h=u_h,
                    log2_prior_m=float(np.log2(expected_matches / total)),
                    log2_prior_h=float(np.log2(group_pairs / total)) if group_pairs else
                    float("-inf"),
                    expected_matches=expected_matches, sessions=sessions,
-                   u_names=u_names, log2_prior_m_by_dob=by_dob, namesake_excess=excess)
+                   u_names=u_names, log2_prior_m_by_dob=by_dob, namesake_excess=excess,
+                   compared=compared)
 
 
 GIVEN_NAMES: tuple[str, ...] = ("dob",)

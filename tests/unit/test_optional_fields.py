@@ -87,3 +87,16 @@ def test_the_audit_attacks_the_optional_fields_a_file_carries() -> None:
     assert weak["place"]["attacks"]["frequency_exact"]["night"]["values"] == 1.0
     assert "occupation" not in hardened
     assert "place" not in exact(EncodingSettings())
+
+
+def test_a_night_without_them_reports_no_such_comparison(small_night) -> None:  # type: ignore[no-untyped-def]
+    """The model's JSON (and the analysts' report made from it) shows what tonight's pairs
+    compared: no birth-place or occupation table of uniform guesses on an agency night."""
+    from people import link_night_with
+
+    model = link_night_with(small_night, {}).model
+    shown = model.to_json()
+    assert "place" not in shown["comparisons"] and "occupation" not in shown["comparisons"]
+    assert {"first_name", "dob", "address"} <= set(shown["comparisons"])
+    for info in shown["sessions"].values():
+        assert "place" not in info.get("estimated", [])
