@@ -240,12 +240,14 @@ class _Parts:
         ok, year, _ = self._date()
         return self._where(ok, year)
 
-    def _words(self, column: str, limit: int, code: str) -> tuple[np.ndarray, np.ndarray]:
+    def _words(self, column: str, limit: int, code: str | int) -> tuple[np.ndarray, np.ndarray]:
+        """Per word of ``column``, its record and ``code``: a :class:`_Words` code by name,
+        or a code of its first ``code`` letters."""
         key = f"words:{column}"
         if key not in self.made:
             self.made[key] = _Words(self.values[column], limit)  # type: ignore[assignment]
         words: _Words = self.made[key]  # type: ignore[assignment]
-        return words.rec, getattr(words, code)
+        return words.rec, words.prefix(code) if isinstance(code, int) else getattr(words, code)
 
     def _first(self) -> tuple[np.ndarray, np.ndarray]:
         return self._words("first_keys", MAX_KEYS, "word")
@@ -253,25 +255,17 @@ class _Parts:
     def _first_soundex(self) -> tuple[np.ndarray, np.ndarray]:
         return self._words("first_keys", MAX_KEYS, "soundex")
 
-    def _first_prefix(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        rec, _ = self["first"]
-        return rec, self.made["words:first_keys"].prefix(length)  # type: ignore[attr-defined]
-
     def _first2(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._first_prefix(2)
+        return self._words("first_keys", MAX_KEYS, 2)
 
     def _first3(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._first_prefix(3)
-
-    def _last_prefix(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        rec, _ = self["last"]
-        return rec, self.made["words:last_words"].prefix(length)  # type: ignore[attr-defined]
+        return self._words("first_keys", MAX_KEYS, 3)
 
     def _last2(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._last_prefix(2)
+        return self._words("last_words", MAX_WORDS, 2)
 
     def _last4(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._last_prefix(4)
+        return self._words("last_words", MAX_WORDS, 4)
 
     def _last(self) -> tuple[np.ndarray, np.ndarray]:
         return self._words("last_words", MAX_WORDS, "word")
