@@ -55,6 +55,9 @@ OPTIONAL_FIELDS: tuple[FieldSpec, ...] = (
 """Fields encoded only when ``[encoding] optional_fields`` names them: a file without
 them is the file it was before they existed (same columns, same fingerprint)."""
 OPTIONAL_FILTERS: dict[str, list[int]] = {"place": [256, 8], "occupation": [256, 8]}
+OPTIONAL_COLUMNS: dict[str, str] = {"place": "birth_place", "occupation": "occupation"}
+"""The person-frame column each optional field is encoded from (absent from the
+contracts' frames: missing)."""
 
 DEFAULT_FILTERS: dict[str, list[int]] = {
     "first_name": [256, 10], "middle_name": [128, 8], "last_name": [256, 10],

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .blocking import dates
+from .settings import OPTIONAL_COLUMNS
 
 
 def arrow_strings(values: pd.Series) -> pa.Array:
@@ -63,9 +64,6 @@ def field_values(persons: pd.DataFrame) -> dict[str, pa.Array]:
         "unit": pc.replace_substring(arrow_strings(p["addr_unit"]), " ", "_"),
         "zip": arrow_strings(p["addr_zip5"]),
         "yob": pc.utf8_slice_codeunits(dob_text, 0, 4),
-        # optional (hashing.settings.OPTIONAL_FIELDS): absent from the contracts' frames
-        "place": arrow_strings(p["birth_place"]) if "birth_place" in p
-        else pa.nulls(len(p), pa.string()),
-        "occupation": arrow_strings(p["occupation"]) if "occupation" in p
-        else pa.nulls(len(p), pa.string()),
+        **{name: arrow_strings(p[column]) if column in p else pa.nulls(len(p), pa.string())
+           for name, column in OPTIONAL_COLUMNS.items()},
     }

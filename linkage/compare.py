@@ -94,6 +94,10 @@ _EXACT = ("exact, very common name", "exact, common name", "exact, uncommon name
 commoner of the two records'): Splink's term-frequency adjustment, as levels whose m and u
 the model estimates like any other."""
 
+OPTIONAL: tuple[str, ...] = ("place", "occupation")
+"""Comparisons of the optional encoded fields (``[encoding] optional_fields``: birth place
+and occupation): missing where a file does not carry them."""
+_GRADED = ("different", "close (one typo)", "exact")
 _ADDRESS = ("different ZIP3", "same ZIP3", "same ZIP5, other street",
             "same ZIP5, similar street (two typos)",
             "same ZIP5, close street (one typo or house number)",
@@ -123,10 +127,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("address", _ADDRESS, ordered=_ADDRESS[:7]),
     Comparison("relationship", ("different", "same")),
     Comparison("suffix", ("different (JR and SR)", "same"), against=("different (JR and SR)",)),
-    Comparison("place", ("different", "close (one typo)", "exact"),
-               ordered=("different", "close (one typo)", "exact")),
-    Comparison("occupation", ("different", "close (one typo)", "exact"),
-               ordered=("different", "close (one typo)", "exact")),
+    *(Comparison(name, _GRADED, ordered=_GRADED) for name in OPTIONAL),
 )
 COMPARISON_NAMES: tuple[str, ...] = tuple(c.name for c in COMPARISONS)
 
@@ -184,8 +185,7 @@ _CUTS: dict[str, tuple[float, ...]] = {
     "sex": (0.5,),
     "suffix": (0.5,),
     "ssn": (3.5, 1.5, 0.3),
-    "place": (3.4, 0.8),
-    "occupation": (3.4, 0.8),
+    **{name: (3.4, 0.8) for name in OPTIONAL},
 }
 _YEAR_CUTS = (13.5, 4.0, 0.6)
 """Token-distance cut points of ``yob`` (the years around the birth year; two birth years

@@ -64,6 +64,7 @@ from .compare import (
     L_EXACT,
     L_WORD,
     LAST,
+    OPTIONAL,
     SAME_STREET,
     exact_level,
 )
@@ -86,10 +87,10 @@ class Session:
 
 SESSIONS: tuple[Session, ...] = (
     Session("name, birth dates on both sides", "name", True,
-            ("middle_name", "dob", "ssn", "address", "suffix", "place", "occupation"),
-            ("middle_name", "dob", "ssn", "address", "suffix", "place", "occupation")),
+            ("middle_name", "dob", "ssn", "address", "suffix", *OPTIONAL),
+            ("middle_name", "dob", "ssn", "address", "suffix", *OPTIONAL)),
     Session("name, a birth date missing", "name", False,
-            ("address", "relationship", "place", "occupation"),
+            ("address", "relationship", *OPTIONAL),
             ("relationship",)),
 )
 """Pairs that share a first-name key and a surname word statewide are matches or

@@ -30,6 +30,7 @@ from .compare import (
     L_EXACT,
     L_SIMILAR,
     L_WORD,
+    OPTIONAL,
     _exact_class,
     _unswap,
     address_levels,
@@ -39,7 +40,7 @@ from .compare import (
 
 VALUE_COLUMNS = ("first_name", "middle_name", "last_name", "name_pair", "first_keys",
                  "last_words", "dob", "sex", "suffix", "ssn", "street", "unit", "zip", "yob",
-                 "place", "occupation")
+                 *OPTIONAL)
 
 
 def plaintext_values(persons: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +164,7 @@ def compare_plaintext(records: pa.Table, values: pd.DataFrame, left: np.ndarray,
                       -1)
     out[:, col("address")] = address_levels(zip_level, street, same_unit)
 
-    for name in ("place", "occupation"):       # optional fields: missing where not encoded
+    for name in OPTIONAL:                      # optional fields: missing where not encoded
         if f"enc_{name}" in records.column_names:
             a, b, known = _pairs(values, name, left, right)
             edits = _scores(Levenshtein.distance, a, b)
