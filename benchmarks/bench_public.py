@@ -296,13 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     table = pq.read_table(args.data)
     df = table.to_pandas()
     results: dict[str, dict] = {}
+    ablated: dict[str, str] = {}
     if args.only != "splink":
         results["product"] = run_product(df)
     if args.only != "product":
         results["splink"] = run_splink(table)
         if args.ablate:
             for without in (("birth_place",), ("occupation",), ("birth_place", "occupation")):
-                results["splink_without_" + "_".join(without)] = run_splink(table, without)
+                key = "splink_without_" + "_".join(without)
+                results[key] = run_splink(table, without)
+                ablated[key] = "Splink without " + " and ".join(without)
     truth = results[next(iter(results))]
     print(f"historical_figures_with_errors_50k: {len(df):,} records, "
           f"{df['cluster'].nunique():,} people, {truth['true_pairs']:,} true pairs; "
@@ -312,9 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     names = {"product": "product (encodings, auto threshold)",
              "splink": f"Splink {results.get('splink', {}).get('version', '')} example (p>=0.95)"}
     for name, r in results.items():
-        label = names.get(name, "Splink without " + name.removeprefix("splink_without_")
-                          .replace("_occupation", " and occupation"))
-        print(f"{label:36} {r['candidate_pairs']:>10,} {r['predicted_pairs']:>9,} "
+        print(f"{names.get(name) or ablated[name]:36} {r['candidate_pairs']:>10,} {r['predicted_pairs']:>9,} "
               f"{r['precision']:>9.4f} {r['recall']:>7.4f} {r['f1']:>7.4f} "
               f"{r['seconds']:>8.1f}")
     path = write_result("public_historical_50k",
