@@ -15,10 +15,13 @@
 * :func:`conflicts` marks compared pairs that strongly disagree (a first name, birth date,
   SSN or suffix level whose fitted weight is below a bound, :data:`CONFLICT_BITS`).
 * :func:`persons` clusters the links greedily, strongest first (a compiled union-find with
-  member lists): a merge that would put two ``id_unique`` ids of one agency (two DJS youth
-  ids, two DPSCS sids) or the two records of a conflict or cannot-link pair in one person
-  is refused, so one weak link cannot chain two strangers through a record that carries
-  only a name.
+  member lists). A merge that would put two ``id_unique`` ids of one agency (two DJS youth
+  ids, two DPSCS sids) or the two records of a cannot-link pair in one person is refused.
+  Where a conflict lies between the two, the two persons are weighed as wholes: they merge
+  only when more of their compared record pairs agree than disagree (mean match
+  probability above one half and above the threshold, :func:`merge_bound`), so one weak
+  link cannot chain two strangers through a record that carries only a name, and one
+  keying error in a person of ten records does not split it either.
 * :func:`families` joins person clusters and family groups (connected components, scipy).
 * :func:`summarize` gives each family its agencies, multi-system flag, community (the most
   recent address wins, ties go to the higher ``address_priority`` its agency declares, the
@@ -133,8 +136,8 @@ def _find(parent, x):  # type: ignore[no-untyped-def]
 
 
 @njit
-def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: ignore[no-untyped-def]
-    """Whether a member of cluster ``a`` conflicts with a member of cluster ``b``."""
+def _any_between(a, b, first, nxt, indptr, partners, parent):  # type: ignore[no-untyped-def]
+    """Whether a member of cluster ``a`` is paired with a member of cluster ``b``."""
     x = first[a]
     while x != -1:
         for k in range(indptr[x], indptr[x + 1]):
@@ -145,7 +148,24 @@ def _conflict_between(a, b, first, nxt, indptr, partners, parent):  # type: igno
 
 
 @njit
-def _greedy(n, left, right, order, unique, indptr, partners):  # type: ignore[no-untyped-def]
+def _mean_between(b, a, first, nxt, indptr, partners, prob, parent):  # type: ignore[no-untyped-def]
+    """Mean probability of the compared pairs between a member of cluster ``b`` and one of
+    cluster ``a`` (0 when none was compared)."""
+    total = 0.0
+    count = 0
+    x = first[b]
+    while x != -1:
+        for k in range(indptr[x], indptr[x + 1]):
+            if _find(parent, partners[k]) == a:
+                total += prob[k]
+                count += 1
+        x = nxt[x]
+    return total / count if count else 0.0
+
+
+@njit
+def _greedy(n, left, right, order, unique, never_ptr, never_to, conflict_ptr,  # type: ignore[no-untyped-def]
+            conflict_to, compared_ptr, compared_to, compared_prob, bound):
     parent = np.arange(n)
     size = np.ones(n, np.int64)
     first = np.arange(n)            # member lists: first member, next member, last member
@@ -167,7 +187,11 @@ def _greedy(n, left, right, order, unique, indptr, partners):  # type: ignore[no
             continue
         if size[a] < size[b]:
             a, b = b, a
-        if _conflict_between(b, a, first, nxt, indptr, partners, parent):
+        if _any_between(b, a, first, nxt, never_ptr, never_to, parent):
+            continue
+        if _any_between(b, a, first, nxt, conflict_ptr, conflict_to, parent) and \
+                _mean_between(b, a, first, nxt, compared_ptr, compared_to, compared_prob,
+                              parent) <= bound:
             continue
         parent[b] = a
         size[a] += size[b]
@@ -221,26 +245,73 @@ def conflicts(gamma: np.ndarray, weights: list[np.ndarray], prob: np.ndarray,
         (strong("first_name") & (prob < threshold))
 
 
+MAJORITY = 0.5
+"""Two persons with a conflict between them merge only when the mean match probability of
+their compared record pairs is above this (and above the threshold): more agree than
+disagree. One link against one conflict (a name-only record between a father and his
+namesake son) is a tie, and a tie does not merge."""
+
+
+def merge_bound(threshold: float) -> float:
+    """The mean probability two persons with a conflict between them must exceed."""
+    return max(float(threshold), MAJORITY)
+
+
+Pairs = tuple[np.ndarray, np.ndarray]
+
+
+def _adjacency(n: int, left: np.ndarray, right: np.ndarray, values: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions of the pairs as compressed rows: (indptr, partners, values)."""
+    src = np.concatenate([left, right]).astype(np.int64)
+    dst = np.concatenate([right, left]).astype(np.int64)
+    order = np.argsort(src, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
+    vals = np.zeros(len(src)) if values is None else np.concatenate([values, values])
+    return indptr, dst[order], vals[order].astype(np.float64)
+
+
+def _compared_among(n: int, left: np.ndarray, right: np.ndarray,
+                    compared: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The compared pairs between records that some link touches (no other record ever
+    leaves its singleton), each once (its first entry), without those of probability 0
+    (made so: they can never be one person, or lack family context; no evidence either way)."""
+    cl, cr, cp = compared
+    touched = np.zeros(n, bool)
+    touched[left] = True
+    touched[right] = True
+    keep = touched[cl] & touched[cr] & (cp > 0)
+    cl, cr, cp = cl[keep].astype(np.int64), cr[keep].astype(np.int64), cp[keep]
+    key = np.minimum(cl, cr) * n + np.maximum(cl, cr)
+    _, first = np.unique(key, return_index=True)
+    return cl[first], cr[first], cp[first]
+
+
 def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.ndarray,
-            conflict_left: np.ndarray | None = None,
-            conflict_right: np.ndarray | None = None,
-            unique_id_agencies: tuple[str, ...] = UNIQUE_ID_AGENCIES
-            ) -> tuple[np.ndarray, np.ndarray]:
+            never_left: np.ndarray | None = None, never_right: np.ndarray | None = None,
+            unique_id_agencies: tuple[str, ...] = UNIQUE_ID_AGENCIES, *,
+            conflict: Pairs | None = None,
+            compared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+            threshold: float = MAJORITY) -> tuple[np.ndarray, np.ndarray]:
     """Person label of each record and, per link, whether the clustering kept it.
 
     Links are taken strongest first; a merge is refused (the weaker link loses) when the
     person would hold two ``id_unique`` ids of one agency (DJS youth ids, DPSCS sids; or
-    primary ids of one of ``unique_id_agencies``), or two records of a conflict pair
-    (:func:`conflicts`, :func:`cannot_link`): no chaining of strangers through a record that
-    carries little, such as a guardian with only a name.
+    primary ids of one of ``unique_id_agencies``) or the two records of a ``never`` pair
+    (:func:`cannot_link`), and when a ``conflict`` pair (:func:`conflicts`) lies between
+    the two persons unless the mean probability of the ``compared`` pairs (left, right,
+    probability: every pair scored) between them is above :func:`merge_bound`. Without
+    ``compared`` a conflict refuses the merge outright.
     """
     n = records.num_rows
-    cl = np.empty(0, np.int64) if conflict_left is None else conflict_left.astype(np.int64)
-    cr = np.empty(0, np.int64) if conflict_right is None else conflict_right.astype(np.int64)
-    src, dst = np.concatenate([cl, cr]), np.concatenate([cr, cl])
-    order = np.argsort(src, kind="stable")
-    partners = dst[order]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
+    empty = np.empty(0, np.int64)
+    never_ptr, never_to, _ = _adjacency(
+        n, empty if never_left is None else never_left,
+        empty if never_right is None else never_right)
+    conflict_ptr, conflict_to, _ = _adjacency(n, *(conflict or (empty, empty)))
+    cl, cr, cp = _compared_among(n, left, right, compared) if compared is not None \
+        else (empty, empty, np.empty(0))
+    compared_ptr, compared_to, compared_prob = _adjacency(n, cl, cr, cp)
     link_order = np.argsort(-prob, kind="stable").astype(np.int64)
     # one column per agency with unique ids: a person holds at most one id of each
     unique_id, _ = _unique_and_distinct(records, unique_id_agencies)
@@ -250,7 +321,9 @@ def persons(records: pa.Table, left: np.ndarray, right: np.ndarray, prob: np.nda
     for c, code in enumerate(holders):
         unique[:, c] = unique_id & (agency == code)
     labels, accepted = _greedy(n, left.astype(np.int64), right.astype(np.int64), link_order,
-                               unique, indptr, partners)
+                               unique, never_ptr, never_to, conflict_ptr, conflict_to,
+                               compared_ptr, compared_to, compared_prob,
+                               merge_bound(threshold))
     return _dense(labels), accepted
 
 

@@ -177,11 +177,12 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
                                        (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99,
                                         threshold)}))
     lap("scoring")
-    conflict = never | cluster.conflicts(gamma, model.weights(), prob, threshold)
     linked = prob >= threshold
     left, right, p = pairs.left[linked], pairs.right[linked], prob[linked]
-    conf_left, conf_right = pairs.left[conflict], pairs.right[conflict]
-    person, accepted = cluster.persons(records, left, right, p, conf_left, conf_right, unique)
+    evidence = _Evidence(records.num_rows, threshold, unique)
+    evidence.add(pairs.left, pairs.right, prob, never,
+                 cluster.conflicts(gamma, model.weights(), prob, threshold))
+    person, accepted = evidence.persons(records, left, right, p)
     families = cluster.families(records, person)
     lap("clustering")
     # every scored pair: the blocking's candidates, then those of the second pass
@@ -192,16 +193,14 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
     extra = _within_families(records, families, comparator, model, threshold, unique) \
         if settings.within_families and bool(same_group.any()) else None
     if extra is not None:
-        fl, fr, fprob, fweight, fconflict = extra
+        fl, fr, fprob, fweight, fnever, fconflict = extra
         flinked = fprob >= threshold
         within = {"pairs": int(len(fl)), "links": int(flinked.sum())}
         left, right, p = _strongest(np.concatenate([left, fl[flinked]]),
                                     np.concatenate([right, fr[flinked]]),
                                     np.concatenate([p, fprob[flinked]]))
-        conf_left = np.concatenate([conf_left, fl[fconflict]])
-        conf_right = np.concatenate([conf_right, fr[fconflict]])
-        person, accepted = cluster.persons(records, left, right, p, conf_left, conf_right,
-                                           unique)
+        evidence.add(fl, fr, fprob, fnever, fconflict)
+        person, accepted = evidence.persons(records, left, right, p)
         families = cluster.families(records, person)
         s_left, s_right, s_prob, s_weight = _merge_scored(
             records.num_rows, (pairs.left, pairs.right, prob, weight), (fl, fr, fprob, fweight),
@@ -215,18 +214,23 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         curve = estimates_at(s_prob, [c["threshold"] for c in curve])
     lap("within_families", pairs=within["pairs"], links=within["links"])
     checked = {"pairs": 0, "conflicts": 0}
+    found = np.empty(0, np.int64)
     if settings.check_persons:
         for _ in range(CHECK_ROUNDS):
-            cl, cr, n_pairs = _person_conflicts(records, person, comparator, model, threshold,
-                                                unique)
-            checked["pairs"] += n_pairs
-            if not len(cl):
+            cl, cr, cprob, cnever, cconflict = _person_pairs(records, person, comparator,
+                                                             model, threshold, unique)
+            checked["pairs"] += len(cl)
+            bad = cnever | cconflict
+            if not bad.any():
                 break
-            checked["conflicts"] += len(cl)
-            conf_left, conf_right = np.concatenate([conf_left, cl]), \
-                np.concatenate([conf_right, cr])
-            person, accepted = cluster.persons(records, left, right, p, conf_left,
-                                               conf_right, unique)
+            key = cl[bad].astype(np.int64) * records.num_rows + cr[bad]
+            checked["conflicts"] += int((~np.isin(key, found)).sum())
+            found = np.union1d(found, key)
+            evidence.add(cl, cr, cprob, cnever, cconflict)
+            before = person
+            person, accepted = evidence.persons(records, left, right, p)
+            if np.array_equal(person, before):
+                break                   # every conflict found is outweighed where it lies
             families = cluster.families(records, person)
     lap("person_check", pairs=checked["pairs"], conflicts=checked["conflicts"])
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
@@ -262,27 +266,55 @@ their own records (the comparison is row by row: the levels are the same)."""
 CHECK_ROUNDS = 3
 """Rounds of the person check: a split person is checked again (a split rarely makes a new
 conflict, so one or two rounds settle it)."""
-MAX_PERSON_CHECK = 200
-"""Persons larger than this are not checked pair by pair (their pairs grow quadratically)."""
+MAX_PERSON_CHECK = 2000
+"""Persons larger than this are not checked pair by pair (their pairs grow quadratically:
+two million pairs at most per person). A person of hundreds of records is a chain gone
+wrong, which the check is there to find."""
 
 
-def _person_conflicts(records: pa.Table, person: np.ndarray, comparator: Comparator,
-                      model: FSModel, threshold: float, unique: tuple[str, ...]
-                      ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every pair of records inside one person, compared and scored like a candidate: the
-    pairs that conflict (:func:`linkage.cluster.conflicts`, :func:`cannot_link`) although
-    the clustering joined them through other records. A record joins a person only when
-    it agrees with all of that person's records, not through a chain of links (a name-only
-    record bridging two namesakes born ten years apart). Per person, so partitionable."""
+class _Evidence:
+    """What the clustering weighs, gathered over the passes: every scored pair with its
+    probability, the pairs that can never be one person, and the conflicts
+    (:func:`linkage.cluster.persons`)."""
+
+    def __init__(self, n: int, threshold: float, unique: tuple[str, ...]) -> None:
+        self.n, self.threshold, self.unique = n, threshold, unique
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, left: np.ndarray, right: np.ndarray, prob: np.ndarray, never: np.ndarray,
+            conflict: np.ndarray) -> None:
+        """Pairs scored by a pass, which of them can never link, which conflict."""
+        self.parts.append((left, right, prob, never, conflict))
+
+    def persons(self, records: pa.Table, left: np.ndarray, right: np.ndarray,
+                prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`linkage.cluster.persons` of these links on the evidence so far."""
+        cat = [np.concatenate(col) for col in zip(*self.parts, strict=True)]
+        pl, pr, pp, never, conflict = cat
+        return cluster.persons(records, left, right, prob, pl[never], pr[never], self.unique,
+                               conflict=(pl[conflict], pr[conflict]), compared=(pl, pr, pp),
+                               threshold=self.threshold)
+
+
+def _person_pairs(records: pa.Table, person: np.ndarray, comparator: Comparator,
+                  model: FSModel, threshold: float, unique: tuple[str, ...]
+                  ) -> tuple[np.ndarray, ...]:
+    """Every pair of records inside one person, compared and scored like a candidate:
+    (left, right, probability, can never link, conflict). A record joins a person only
+    when it agrees with that person's records as a whole, not through a chain of links (a
+    name-only record bridging two namesakes born ten years apart): the pairs the chain
+    never compared are weighed too. Per person, so partitionable."""
     # a person of two records is its one link, scored already: only chains are checked
     rows = np.flatnonzero(np.bincount(person)[person] >= 3)
     left, right, _ = block_pairs(rows.astype(np.int64), person[rows].astype(np.uint64),
                                  MAX_PERSON_CHECK)
     if not len(left):
-        return left, right, 0
+        none = np.zeros(0, bool)
+        return left, right, np.zeros(0), none, none
     gamma = _compared(comparator, left, right)
-    _, _, bad = _scored(records, left, right, gamma, model, model, threshold, unique)
-    return left[bad], right[bad], len(left)
+    _, prob, never, conflict = _scored(records, left, right, gamma, model, model, threshold,
+                                       unique)
+    return left, right, prob, never, conflict
 
 
 def _compared(comparator: Comparator, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -295,14 +327,14 @@ def _compared(comparator: Comparator, left: np.ndarray, right: np.ndarray) -> np
 
 def _scored(records: pa.Table, left: np.ndarray, right: np.ndarray, gamma: np.ndarray,
             scoring: FSModel, model: FSModel, threshold: float, unique: tuple[str, ...]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, ...]:
     """Weight and probability of the pairs under ``scoring`` (0 where they can never be
-    one person), and which of them conflict (:func:`linkage.cluster.cannot_link`,
-    :func:`linkage.cluster.conflicts` on ``model``'s weights)."""
+    one person), which can never be one person (:func:`linkage.cluster.cannot_link`) and
+    which conflict (:func:`linkage.cluster.conflicts` on ``model``'s weights)."""
     weight, prob = score(scoring, gamma)
     never = cluster.cannot_link(records, left, right, unique)
     prob = np.where(never, 0.0, prob)
-    return weight, prob, never | cluster.conflicts(gamma, model.weights(), prob, threshold)
+    return weight, prob, never, cluster.conflicts(gamma, model.weights(), prob, threshold)
 
 
 MIN_WITHIN = 50
@@ -323,16 +355,17 @@ def _within_families(records: pa.Table, families: np.ndarray, comparator: Compar
     key brought together, links to the relative she is; the same constraints apply.
 
     Returns:
-        the pairs (left, right), their probability and weight, and which of them are
-        conflicts; None when there are too few pairs (:data:`MIN_WITHIN`).
+        the pairs (left, right), their probability and weight, which of them can never
+        link and which conflict; None when there are too few pairs (:data:`MIN_WITHIN`).
     """
     fl, fr = family.within_family_pairs(records, families)
     if len(fl) < MIN_WITHIN:
         return None
     gamma = _compared(comparator, fl, fr)
     within, model.sessions["within families"] = relatives_model(model, gamma)
-    weight, prob, conflict = _scored(records, fl, fr, gamma, within, model, threshold, unique)
-    return fl, fr, prob, weight, conflict
+    weight, prob, never, conflict = _scored(records, fl, fr, gamma, within, model, threshold,
+                                            unique)
+    return fl, fr, prob, weight, never, conflict
 
 
 def _merge_scored(n: int, first: tuple[np.ndarray, ...], second: tuple[np.ndarray, ...],

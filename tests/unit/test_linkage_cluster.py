@@ -51,6 +51,32 @@ def test_greedy_clustering_refuses_two_sids_and_conflicts() -> None:
     assert person[0] == person[1] != person[3]
 
 
+def test_a_conflict_is_weighed_against_the_two_persons_as_wholes() -> None:
+    """C1, C2 and Y1 link among themselves; S1 links to C2 but conflicts with C1 (a keying
+    error on one record, say). Whether S1 joins depends on the rest: where S1 also agrees
+    with Y1 (mean probability of the compared pairs 0.52, above one half) it joins; where
+    its only other pair disagrees (a tie of one link against one conflict) it does not;
+    and without the compared pairs a conflict refuses outright, as before."""
+    left, right = np.array([0, 1, 0, 4]), np.array([1, 2, 2, 1])
+    prob = np.array([0.99, 0.98, 0.97, 0.95])
+    conflict = (np.array([0]), np.array([4]))
+    agree = (np.array([0, 0, 1, 1, 4, 2]), np.array([1, 2, 2, 4, 0, 4]),
+             np.array([0.99, 0.97, 0.98, 0.95, 0.01, 0.6]))
+    person, kept = cluster.persons(R, left, right, prob, conflict=conflict, compared=agree,
+                                   threshold=0.5)
+    assert kept.all() and len({person[i] for i in (0, 1, 2, 4)}) == 1
+    tie = (agree[0][:5], agree[1][:5], agree[2][:5])        # S1 against C2 and C1 only
+    person, kept = cluster.persons(R, left, right, prob, conflict=conflict, compared=tie,
+                                   threshold=0.5)
+    assert kept.tolist() == [True, True, True, False] and person[4] != person[0]
+    person, _ = cluster.persons(R, left, right, prob, conflict=conflict)
+    assert person[4] != person[0]
+    # a pair that can never be one person is no conflict to weigh: it refuses whatever
+    person, _ = cluster.persons(R, left, right, prob, np.array([0]), np.array([4]),
+                                compared=agree, threshold=0.5)
+    assert person[4] != person[0]
+
+
 def test_families_systems_community_and_link_probability() -> None:
     # C2 (DHS case K1) is the youth Y1; the guardian's family follows through Y1's group
     person = np.arange(R.num_rows)

@@ -16,7 +16,7 @@ from hashing import EncodingSettings, LinkageKey, encode_extract
 from linkage import cluster
 from linkage.compare import compare
 from linkage.inputs import EncodedNight
-from linkage.link import LinkResult, _person_conflicts, link_records
+from linkage.link import LinkResult, _person_pairs, link_records
 from linkage.settings import LinkageSettings
 
 KEY = LinkageKey.from_bytes(bytes(range(32)))
@@ -59,7 +59,8 @@ def test_a_chain_through_a_name_only_record_is_split(night) -> None:  # type: ig
     """Force the father, the name-only record and the son (another generation, another
     SSN, a surname one letter off, so no blocking key pairs father and son) into one
     person: the check compares the pair the blocking never proposed, finds the conflict,
-    and the clustering again keeps father and son apart."""
+    and the clustering again keeps father and son apart: one link against one conflict is
+    a tie, and a tie does not merge."""
     encoded, result = night
     father, bridge, son = _rows(encoded)
     n = encoded.records.num_rows
@@ -67,13 +68,18 @@ def test_a_chain_through_a_name_only_record_is_split(night) -> None:  # type: ig
     person[[bridge, son]] = father
     comparator = lambda left, right: compare(encoded.records, left, right,  # noqa: E731
                                              encoded.encoding)
-    left, right, checked = _person_conflicts(encoded.records, person, comparator,
-                                             result.model, result.threshold["threshold"], ())
-    assert checked == 3
-    assert {(int(a), int(b)) for a, b in zip(left, right)} == {tuple(sorted((father, son)))}
+    threshold = result.threshold["threshold"]
+    left, right, prob, never, conflict = _person_pairs(encoded.records, person, comparator,
+                                                       result.model, threshold, ())
+    assert len(left) == 3
+    bad = never | conflict
+    assert {(int(a), int(b)) for a, b in zip(left[bad], right[bad])} == \
+        {tuple(sorted((father, son)))}
     links_l, links_r = np.array([father, bridge]), np.array([bridge, son])
     labels, _ = cluster.persons(encoded.records, links_l, links_r, np.array([0.99, 0.98]),
-                                left, right)
+                                left[never], right[never],
+                                conflict=(left[conflict], right[conflict]),
+                                compared=(left, right, prob), threshold=threshold)
     assert labels[father] != labels[son]
     unchecked, _ = cluster.persons(encoded.records, links_l, links_r, np.array([0.99, 0.98]))
     assert unchecked[father] == unchecked[son]          # without the check: one person
