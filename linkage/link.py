@@ -214,23 +214,11 @@ def link_records(night: EncodedNight, settings: LinkageSettings | None = None,
         curve = estimates_at(s_prob, [c["threshold"] for c in curve])
     lap("within_families", pairs=within["pairs"], links=within["links"])
     checked = {"pairs": 0, "conflicts": 0}
-    found = np.empty(0, np.int64)
     if settings.check_persons:
-        for _ in range(CHECK_ROUNDS):
-            cl, cr, cprob, cnever, cconflict = _person_pairs(records, person, comparator,
-                                                             model, threshold, unique)
-            checked["pairs"] += len(cl)
-            bad = cnever | cconflict
-            if not bad.any():
-                break
-            key = cl[bad].astype(np.int64) * records.num_rows + cr[bad]
-            checked["conflicts"] += int((~np.isin(key, found)).sum())
-            found = np.union1d(found, key)
-            evidence.add(cl, cr, cprob, cnever, cconflict)
-            before = person
-            person, accepted = evidence.persons(records, left, right, p)
-            if np.array_equal(person, before):
-                break                   # every conflict found is outweighed where it lies
+        checked, checked_person = _check_persons(records, person, (left, right, p), evidence,
+                                                 comparator, model)
+        if checked_person is not None:
+            person, accepted = checked_person
             families = cluster.families(records, person)
     lap("person_check", pairs=checked["pairs"], conflicts=checked["conflicts"])
     result = cluster.summarize(records, person, families, left[accepted], right[accepted],
@@ -294,6 +282,37 @@ class _Evidence:
         return cluster.persons(records, left, right, prob, pl[never], pr[never], self.unique,
                                conflict=(pl[conflict], pr[conflict]), compared=(pl, pr, pp),
                                threshold=self.threshold)
+
+
+def _check_persons(records: pa.Table, person: np.ndarray,
+                   links: tuple[np.ndarray, np.ndarray, np.ndarray], evidence: _Evidence,
+                   comparator: Comparator, model: FSModel
+                   ) -> tuple[dict[str, int], tuple[np.ndarray, np.ndarray] | None]:
+    """The person check: up to :data:`CHECK_ROUNDS` rounds of :func:`_person_pairs`, each
+    adding what it compared to ``evidence`` and clustering ``links`` again, until no pair
+    inside a person can never link or conflicts, or the persons stop changing (every
+    conflict found is outweighed where it lies). Returns the pairs compared and the
+    conflicts found (each once), and the new (person, kept) or None if nothing changed."""
+    checked = {"pairs": 0, "conflicts": 0}
+    found = np.empty(0, np.int64)
+    out = None
+    for _ in range(CHECK_ROUNDS):
+        cl, cr, cprob, cnever, cconflict = _person_pairs(
+            records, person, comparator, model, evidence.threshold, evidence.unique)
+        checked["pairs"] += len(cl)
+        bad = cnever | cconflict
+        if not bad.any():
+            break
+        key = cl[bad].astype(np.int64) * records.num_rows + cr[bad]
+        checked["conflicts"] += int((~np.isin(key, found)).sum())
+        found = np.union1d(found, key)
+        evidence.add(cl, cr, cprob, cnever, cconflict)
+        before = person
+        person, kept = evidence.persons(records, *links)
+        out = (person, kept)
+        if np.array_equal(person, before):
+            break
+    return checked, out
 
 
 def _person_pairs(records: pa.Table, person: np.ndarray, comparator: Comparator,
